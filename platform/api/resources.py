@@ -1,0 +1,106 @@
+"""Functions, revisions and traffic splits: read and write through the store."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from fnmesh.platform.api.deps import deps
+from fnmesh.platform.api.errors import ApiError
+from fnmesh.platform.model import DEFAULT_NAMESPACE, ValidationError, check_name
+from fnmesh.platform.model.manifest import parse_function
+from fnmesh.platform.model.resources import API_VERSION, LABEL_FUNCTION
+
+
+def _path(request: Request) -> tuple[str, str | None]:
+    namespace = request.path_params.get("namespace", DEFAULT_NAMESPACE)
+    name = request.path_params.get("name")
+    for value, what in ((namespace, "namespace"), (name, "name")):
+        if value is not None:
+            problem = check_name(value, what=what, limit=63)
+            if problem:
+                raise ApiError(400, problem)
+    return namespace, name
+
+
+async def _body(request: Request) -> Any:
+    raw = await request.body()
+    try:
+        return json.loads(raw)
+    except ValueError as error:
+        raise ApiError(400, f"the request body is not JSON: {error}") from None
+
+
+def _list(kind: str, items: list[dict[str, Any]], version: int) -> JSONResponse:
+    return JSONResponse({"apiVersion": API_VERSION, "kind": f"{kind}List",
+                         "metadata": {"resourceVersion": str(version)}, "items": items})
+
+
+async def list_all_functions(request: Request) -> JSONResponse:
+    items, version = deps(request).store.list("Function")
+    return _list("Function", items, version)
+
+
+async def list_functions(request: Request) -> JSONResponse:
+    namespace, _ = _path(request)
+    items, version = deps(request).store.list("Function", namespace)
+    return _list("Function", items, version)
+
+
+async def create_function(request: Request) -> JSONResponse:
+    namespace, _ = _path(request)
+    function = _parse(await _body(request), None, namespace)
+    body = function.to_dict()
+    body["metadata"].pop("resourceVersion", None)
+    return JSONResponse(deps(request).store.create(body), status_code=201)
+
+
+async def get_function(request: Request) -> JSONResponse:
+    namespace, name = _path(request)
+    assert name is not None
+    return JSONResponse(deps(request).store.get("Function", namespace, name))
+
+
+async def replace_function(request: Request) -> JSONResponse:
+    namespace, name = _path(request)
+    function = _parse(await _body(request), name, namespace)
+    store = deps(request).store
+    current = store.get("Function", namespace, name or "")
+    body = function.to_dict()
+    if function.spec.artifact is None and (current.get("spec") or {}).get("artifact"):
+        body["spec"]["artifact"] = current["spec"]["artifact"]  # keep the deployed code
+    body["metadata"].setdefault("resourceVersion", current["metadata"]["resourceVersion"])
+    return JSONResponse(store.update(body))
+
+
+async def delete_function(request: Request) -> JSONResponse:
+    namespace, name = _path(request)
+    return JSONResponse(deps(request).store.delete("Function", namespace, name or ""))
+
+
+async def list_revisions(request: Request) -> JSONResponse:
+    namespace, _ = _path(request)
+    function = request.query_params.get("function")
+    labels = {LABEL_FUNCTION: function} if function else None
+    items, version = deps(request).store.list("Revision", namespace, labels)
+    return _list("Revision", items, version)
+
+
+async def get_revision(request: Request) -> JSONResponse:
+    namespace, name = _path(request)
+    return JSONResponse(deps(request).store.get("Revision", namespace, name or ""))
+
+
+async def get_traffic_split(request: Request) -> JSONResponse:
+    namespace, name = _path(request)
+    return JSONResponse(deps(request).store.get("TrafficSplit", namespace, name or ""))
+
+
+def _parse(data: Any, name: str | None, namespace: str) -> Any:
+    try:
+        return parse_function(data, name=name, namespace=namespace)
+    except ValidationError as error:
+        raise ApiError(422, error.render(), error.errors) from None

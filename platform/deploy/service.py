@@ -1,0 +1,86 @@
+"""The deploy service: bundle -> checked manifest -> build -> Function spec."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from fnmesh.platform.build import Builder, BuildLimits, BuildResult, check_bundle, read_member
+from fnmesh.platform.model import Artifact, Function, Manifest, parse_manifest
+from fnmesh.platform.model.errors import FieldError, ValidationError
+from fnmesh.platform.model.manifest import MANIFEST_FILE
+from fnmesh.platform.store import Conflict, NotFound, Store
+
+LogSink = Callable[[str], Awaitable[None]]
+
+
+class NameMismatch(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class DeployResult:
+    function: dict[str, Any]
+    generation: int
+    build: BuildResult
+
+
+def new_build_id() -> str:
+    return f"b{time.strftime('%Y%m%d%H%M%S', time.gmtime())}-{secrets.token_hex(3)}"
+
+
+class DeployService:
+    def __init__(self, store: Store, builder: Builder, limits: BuildLimits) -> None:
+        self.store = store
+        self.builder = builder
+        self.limits = limits
+
+    def prepare(self, namespace: str, name: str | None, bundle: bytes) -> Manifest:
+        """Check the bundle and its ``fn.yaml`` before anything is built or written.
+
+        Raises BundleError, ValidationError or NameMismatch, each naming what to fix.
+        """
+        check_bundle(bundle, self.limits)
+        text = read_member(bundle, MANIFEST_FILE, self.limits)
+        if text is None:
+            raise ValidationError(
+                [FieldError(MANIFEST_FILE, "is missing from the source: add an fn.yaml with at "
+                            "least 'name' and 'handler' at its root ('fn init' writes one)")],
+                "the source",
+            )
+        manifest = parse_manifest(text)
+        if name is not None and manifest.name != name:
+            raise NameMismatch(f"fn.yaml names the function {manifest.name!r} but it was "
+                               f"uploaded as {name!r}: make them agree")
+        if manifest.namespace != namespace:
+            manifest = replace(manifest, namespace=namespace)
+        return manifest
+
+    async def deploy(self, manifest: Manifest, bundle: bytes, *, build_id: str,
+                     commit: str | None = None, log: LogSink | None = None) -> DeployResult:
+        """Build, then create or update the function. Raises BuildFailed on a failed build."""
+        built = await self.builder.build(bundle, build_id=build_id, log=log)
+        environment = built.env_dir.name if built.env_dir is not None else None
+        artifact = Artifact(digest=built.digest, environment=environment, build=build_id,
+                            commit=commit)
+        spec = replace(manifest.spec, artifact=artifact)
+        for _ in range(10):
+            try:
+                current = Function.from_dict(
+                    self.store.get("Function", manifest.namespace, manifest.name))
+            except NotFound:
+                try:
+                    body = self.store.create(replace(manifest.function(), spec=spec).to_dict())
+                except Conflict:
+                    continue
+                return DeployResult(body, int(body["metadata"]["generation"]), built)
+            try:
+                body = self.store.update(replace(current, spec=spec).to_dict())
+            except Conflict:
+                continue
+            return DeployResult(body, int(body["metadata"]["generation"]), built)
+        raise Conflict(f"function {manifest.namespace}/{manifest.name} kept changing during "
+                       "the deploy: try again")

@@ -1,0 +1,252 @@
+"""``fn up``: the whole platform in one process, started and stopped in fixed steps.
+
+Start: configuration (validated once), the home's lock, the store, the admin token and
+CLI context, the builder, the runtime, the controller, the gateway's routes and
+listener, the API listener; then, if asked, the example function.
+Stop (SIGINT/SIGTERM), in reverse: the API stops accepting, the gateway drains, the
+controller stops, replicas are drained and stopped, the store is closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import IO, Any
+
+import uvicorn
+
+from fnmesh.platform.api import ApiDeps, build_app
+from fnmesh.platform.api.auth import Tokens
+from fnmesh.platform.build import Builder, BuildLimits, pack
+from fnmesh.platform.cli.options import UpOptions
+from fnmesh.platform.controller import Controller
+from fnmesh.platform.deploy import DeployService
+from fnmesh.platform.deploy.service import new_build_id
+from fnmesh.platform.embedded.config import ConfigError, PlatformConfig, load
+from fnmesh.platform.gateway import Gateway
+from fnmesh.platform.gateway.table import RouteTable
+from fnmesh.platform.model import Function
+from fnmesh.platform.model.resources import condition
+from fnmesh.platform.runtime.local import LocalRuntime, LogBook
+from fnmesh.platform.store import SqliteStore
+
+log = logging.getLogger("fnmesh")
+EXAMPLES = Path(__file__).resolve().parents[2] / "functions" / "examples"
+
+
+def function_url(base: str, namespace: str, name: str) -> str:
+    return f"{base}/fn/{name}/" if namespace == "default" else f"{base}/fn/{name}.{namespace}/"
+
+
+class HomeLocked(Exception):
+    pass
+
+
+def lock_home(home: Path) -> IO[str]:
+    handle = (home / "platform.lock").open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "another process"
+        raise HomeLocked(f"a platform is already running in {home} (pid {holder}): stop it, or "
+                         "use another --home") from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(str(os.getpid()))
+    handle.flush()
+    return handle
+
+
+def listen(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        raise OSError(f"cannot listen on {host}:{port}: {error.strerror}; choose another port "
+                      "(0 picks a free one)") from None
+    sock.listen(1024)
+    sock.setblocking(False)
+    return sock
+
+
+class EmbeddedPlatform:
+    def __init__(self, config: PlatformConfig) -> None:
+        self.config = config
+        self.api_url = ""
+        self.gateway_url = ""
+
+    async def start(self) -> None:
+        cfg = self.config
+        cfg.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._lock = lock_home(cfg.home)
+        self.store = SqliteStore(cfg.state_db)
+        self._forget_replicas()
+        limits = BuildLimits(max_bundle_bytes=cfg.build.max_bundle_bytes,
+                             max_unpacked_bytes=cfg.build.max_unpacked_bytes,
+                             max_files=cfg.build.max_files)
+        self.builder = Builder(cfg.build_root, limits=limits)
+        self.deploy = DeployService(self.store, self.builder, limits)
+        self.logbook = LogBook(cfg.logs_dir, max_bytes=cfg.runtime.log_max_bytes)
+        self.runtime = LocalRuntime(cfg.runtime, self.store, cfg.build_root, self.logbook,
+                                    host=cfg.listen.host)
+        gateway_sock = listen(cfg.listen.host, cfg.listen.gateway_port)
+        api_sock = listen(cfg.listen.host, cfg.listen.api_port)
+        self.gateway_url = _url(cfg.listen.host, gateway_sock.getsockname()[1])
+        self.api_url = _url(cfg.listen.host, api_sock.getsockname()[1])
+        self.controller = Controller(
+            self.store, self.runtime,
+            url_for=lambda ns, name: function_url(self.gateway_url, ns, name))
+        self.routes = RouteTable(self.store)
+        self.gateway = Gateway(self.routes, domain=cfg.gateway.domain,
+                               max_body_bytes=cfg.gateway.max_body_bytes,
+                               upstream_timeout=cfg.gateway.upstream_timeout)
+        self.tokens = Tokens(self.store)
+        token = self._admin_token()
+        self.routes.start()
+        await self.routes.synced.wait()
+        self.controller.start()
+        await self.gateway.start(cfg.listen.host, 0, sock=gateway_sock)
+        app = build_app(ApiDeps(store=self.store, tokens=self.tokens, deploy=self.deploy,
+                                builder=self.builder, logbook=self.logbook,
+                                max_bundle_bytes=cfg.build.max_bundle_bytes))
+        self.uvicorn = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off",
+                                                     access_log=False))
+        self.uvicorn.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        self._api_task = asyncio.create_task(self.uvicorn.serve(sockets=[api_sock]))
+        while not self.uvicorn.started:
+            if self._api_task.done():
+                self._api_task.result()
+            await asyncio.sleep(0.01)
+        self._write_context(token)
+
+    def _forget_replicas(self) -> None:
+        """Replicas from an earlier run are gone: clear their addresses before routing."""
+        for item in self.store.list("Revision")[0]:
+            status = item.get("status") or {}
+            if status.get("replicas") or status.get("readyReplicas"):
+                status.update(replicas=[], readyReplicas=0)
+                self.store.update_status(item)
+
+    def _admin_token(self) -> str:
+        context = self.config.context_file
+        if context.exists():
+            with contextlib.suppress(ValueError, OSError):
+                token = json.loads(context.read_text()).get("token")
+                if isinstance(token, str) and self.tokens.verify(token):
+                    return token
+        return self.tokens.mint("admin")
+
+    def _write_context(self, token: str) -> None:
+        body = {"api": self.api_url, "gateway": self.gateway_url, "token": token,
+                "domain": self.config.gateway.domain, "pid": os.getpid()}
+        path = self.config.context_file
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(body, out, indent=2)
+        tmp.replace(path)
+
+    async def stop(self) -> None:
+        self.uvicorn.should_exit = True
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self._api_task, 5)
+        await self.gateway.close(self.config.runtime.stop_timeout)
+        await self.controller.close()
+        await self.routes.close()
+        await self.runtime.close()
+        self.store.close()
+        self._lock.close()
+
+    async def deploy_example(self, name: str) -> str:
+        folder = EXAMPLES / name
+        if not (folder / "fn.yaml").exists():
+            known = ", ".join(sorted(p.name for p in EXAMPLES.iterdir() if p.is_dir()))
+            raise ValueError(f"no example named {name!r}; examples: {known}")
+        bundle = pack(folder)
+        manifest = self.deploy.prepare("default", None, bundle)
+        result = await self.deploy.deploy(manifest, bundle, build_id=new_build_id())
+        return await self.wait_ready(manifest.namespace, manifest.name, result.generation)
+
+    async def wait_ready(self, namespace: str, name: str, generation: int,
+                         timeout: float = 60.0) -> str:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            function = Function.from_dict(self.store.get("Function", namespace, name))
+            status = function.status
+            ready = condition(status.conditions, "Ready")
+            if ((status.observed_generation or 0) >= generation and status.latest_ready_revision
+                    and status.latest_ready_revision == status.latest_created_revision):
+                return status.url or ""
+            if ready is not None and ready.status == "False" and ready.reason == "RevisionFailed":
+                raise RuntimeError(ready.message or "the revision failed")
+            await asyncio.sleep(0.05)
+        raise TimeoutError(f"{namespace}/{name} was not ready within {timeout:g}s")
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+async def _serve(options: UpOptions) -> int:
+    overrides: dict[str, Any] = {}
+    if options.api_port is not None:
+        overrides["listen.api_port"] = options.api_port
+    if options.gateway_port is not None:
+        overrides["listen.gateway_port"] = options.gateway_port
+    if options.host is not None:
+        overrides["listen.host"] = options.host
+    try:
+        config = load(options.home, overrides=overrides, env=os.environ)
+    except ConfigError as error:
+        print(f"fn up: {error}", file=sys.stderr)
+        return 2
+    platform = EmbeddedPlatform(config)
+    try:
+        await platform.start()
+    except (HomeLocked, OSError) as error:
+        print(f"fn up: {error}", file=sys.stderr)
+        return 1
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"fnmesh is up (home {config.home})", flush=True)
+    print(f"  API      {platform.api_url}", flush=True)
+    print(f"  gateway  {platform.gateway_url}  (functions at /fn/<name>/ or "
+          f"<name>.<namespace>.{config.gateway.domain})", flush=True)
+    print(f"  context  {config.context_file}", flush=True)
+    code = 0
+    if options.example:
+        try:
+            url = await platform.deploy_example(options.example)
+            print(f"example {options.example!r} deployed: {url}", flush=True)
+        except Exception as error:  # the platform keeps running; the user sees why
+            print(f"fn up: deploying example {options.example!r} failed: {error}",
+                  file=sys.stderr, flush=True)
+    await stop.wait()
+    print("fnmesh is stopping...", flush=True)
+    await platform.stop()
+    return code
+
+
+def run(options: UpOptions) -> int:
+    logging.basicConfig(level=os.environ.get("FNMESH_LOG_LEVEL", "INFO").upper(),
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux/macOS
+        return asyncio.run(_serve(options))
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(_serve(options))

@@ -1,0 +1,133 @@
+"""The gateway's routing table, kept in step with the store.
+
+It follows Functions (existence, visibility), TrafficSplits (revision weights) and
+Revisions (ready replica addresses) and keeps, per function, an immutable ``Routes``
+snapshot that the hot path reads without locks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from fnmesh.platform.model.traffic import split_weights
+from fnmesh.platform.model.resources import LABEL_FUNCTION
+from fnmesh.platform.store import Expired, Store
+
+Key = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    name: str
+    host: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True)
+class Routes:
+    namespace: str
+    function: str
+    visibility: str
+    backends: tuple[tuple[str, int], ...] = ()
+    endpoints: dict[str, tuple[Endpoint, ...]] = field(default_factory=dict)
+    timeout: float = 30.0
+
+
+class RouteTable:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.routes: dict[Key, Routes] = {}
+        self._functions: dict[Key, dict[str, Any]] = {}
+        self._splits: dict[Key, tuple[tuple[str, int], ...]] = {}
+        self._revisions: dict[Key, dict[str, Any]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.synced = asyncio.Event()
+
+    def get(self, namespace: str, function: str) -> Routes | None:
+        return self.routes.get((namespace, function))
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._follow(), name="gateway routes")
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _follow(self) -> None:
+        kinds = frozenset({"Function", "TrafficSplit", "Revision"})
+        while True:
+            version = self._load()
+            self.synced.set()
+            try:
+                async for event in self.store.watch(kinds, version):
+                    self._apply(event.kind, event.type, event.object)
+            except Expired:
+                continue
+
+    def _load(self) -> int:
+        self._functions.clear()
+        self._splits.clear()
+        self._revisions.clear()
+        version = 0
+        for kind in ("Function", "TrafficSplit", "Revision"):
+            items, version = self.store.list(kind)
+            for item in items:
+                self._remember(kind, "ADDED", item)
+        self.routes = {key: self._build(key) for key in self._functions}
+        return version
+
+    def _apply(self, kind: str, event: str, obj: dict[str, Any]) -> None:
+        for key in self._remember(kind, event, obj):
+            if key in self._functions:
+                self.routes[key] = self._build(key)
+            else:
+                self.routes.pop(key, None)
+
+    def _remember(self, kind: str, event: str, obj: dict[str, Any]) -> Iterable[Key]:
+        meta = obj["metadata"]
+        key = (meta.get("namespace", "default"), meta["name"])
+        gone = event == "DELETED"
+        if kind == "Function":
+            self._store(self._functions, key, None if gone else obj)
+            return [key]
+        if kind == "TrafficSplit":
+            self._store(self._splits, key, None if gone else tuple(split_weights(obj)))
+            return [key]
+        self._store(self._revisions, key, None if gone else obj)
+        owner = (meta.get("labels") or {}).get(LABEL_FUNCTION)
+        return [(key[0], owner)] if owner else []
+
+    @staticmethod
+    def _store(where: dict[Key, Any], key: Key, value: Any) -> None:
+        if value is None:
+            where.pop(key, None)
+        else:
+            where[key] = value
+
+    def _build(self, key: Key) -> Routes:
+        function = self._functions[key]
+        spec = function.get("spec") or {}
+        backends = self._splits.get(key, ())
+        endpoints: dict[str, tuple[Endpoint, ...]] = {}
+        for revision, _ in backends:
+            body = self._revisions.get((key[0], revision))
+            endpoints[revision] = _ready_endpoints(body) if body else ()
+        return Routes(namespace=key[0], function=key[1],
+                      visibility=str(spec.get("visibility", "public")), backends=backends,
+                      endpoints=endpoints, timeout=float(spec.get("timeout", 30.0)))
+
+
+def _ready_endpoints(revision: dict[str, Any]) -> tuple[Endpoint, ...]:
+    found = []
+    for replica in (revision.get("status") or {}).get("replicas") or []:
+        address = replica.get("address")
+        if replica.get("ready") and address:
+            host, _, port = str(address).rpartition(":")
+            found.append(Endpoint(name=str(replica["name"]), host=host, port=int(port)))
+    return tuple(found)

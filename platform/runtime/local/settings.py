@@ -1,0 +1,15 @@
+"""Settings of the local runtime (grouped into the platform's configuration)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeConfig:
+    ready_timeout: float = 60.0
+    stop_timeout: float = 10.0
+    restart_backoff_min: float = 0.5
+    restart_backoff_max: float = 30.0
+    max_replicas: int = 20
+    log_max_bytes: int = 10 * 1024 * 1024

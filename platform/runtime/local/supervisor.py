@@ -1,0 +1,219 @@
+"""Keeps every revision at its desired number of ready replicas.
+
+One ``RevisionSet`` per revision owns a reconcile task: it starts missing replicas, stops
+surplus ones (taking them out of the routing table first, then draining them), and
+restarts crashed replicas after a backoff. After every change it writes the revision's
+status -- replicas, their addresses and readiness, and the Ready condition -- to the
+store, which is how the gateway and the controller learn about it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import replace
+from pathlib import Path
+
+from fnmesh.platform.model import Condition, ReplicaStatus, Revision, RevisionStatus
+from fnmesh.platform.model.resources import set_condition
+from fnmesh.platform.runtime.local.backoff import Backoff
+from fnmesh.platform.runtime.local.logbook import LogBook
+from fnmesh.platform.runtime.local.replica import LaunchSpec, Replica, ReplicaFailed
+from fnmesh.platform.runtime.local.settings import RuntimeConfig
+from fnmesh.platform.store import Conflict, NotFound, Store
+
+log = logging.getLogger("fnmesh.runtime")
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class RevisionSet:
+    def __init__(self, runtime: LocalRuntime, revision: Revision) -> None:
+        self.runtime = runtime
+        self.revision = revision
+        self.desired = 0
+        self.replicas: list[Replica] = []
+        self.crashes = 0
+        self.failure: str | None = None
+        self.restart_at = 0.0
+        self._wake = asyncio.Event()
+        self._task = asyncio.create_task(self._run(), name=f"revision {revision.name}")
+        self._children: set[asyncio.Task[None]] = set()
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.revision.namespace, self.revision.name
+
+    def set_desired(self, replicas: int) -> None:
+        if replicas != self.desired:
+            self.desired = replicas
+            self._wake.set()
+
+    async def close(self) -> None:
+        self.desired = 0
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        for task in list(self._children):
+            task.cancel()
+        await asyncio.gather(*self._children, return_exceptions=True)
+        await self._stop(list(self.replicas))
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            await self._reconcile()
+            delay = max(0.0, self.restart_at - time.monotonic())
+            wanted = self.desired > len(self.replicas)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay if wanted and delay else None)
+
+    async def _reconcile(self) -> None:
+        surplus = len(self.replicas) - self.desired
+        if surplus > 0:
+            victims = sorted(self.replicas, key=lambda r: (r.ready, -r.started_at))[:surplus]
+            await self._stop(victims)
+        missing = self.desired - len(self.replicas)
+        if missing > 0 and time.monotonic() >= self.restart_at:
+            await asyncio.gather(*(self._start() for _ in range(missing)))
+
+    async def _start(self) -> None:
+        replica = Replica(self.runtime.launch_spec(self.revision), self.runtime.sink(self.revision))
+        self.replicas.append(replica)
+        self.runtime.publish(self)
+        try:
+            await replica.start(self.runtime.config.ready_timeout)
+        except (ReplicaFailed, OSError) as error:
+            self.replicas.remove(replica)
+            self._crashed(replica, str(error))
+            return
+        self.failure = None
+        log.info("replica %s ready at %s", replica.name, replica.address)
+        self.runtime.publish(self)
+        watcher = asyncio.create_task(self._watch(replica))
+        self._children.add(watcher)
+        watcher.add_done_callback(self._children.discard)
+
+    async def _watch(self, replica: Replica) -> None:
+        code = await replica.wait()
+        if replica.stopping:
+            return
+        if replica in self.replicas:
+            self.replicas.remove(replica)
+        self._crashed(replica, replica.exit_reason(code))
+        self._wake.set()
+
+    def _crashed(self, replica: Replica, reason: str) -> None:
+        backoff: Backoff = self.runtime.backoff
+        ran = time.time() - replica.started_at
+        self.crashes = backoff.next_crashes(self.crashes, ran)
+        self.restart_at = time.monotonic() + backoff.delay(self.crashes)
+        self.failure = reason
+        log.warning("%s (restart %d in %.1fs)", reason.splitlines()[0], self.crashes,
+                    backoff.delay(self.crashes))
+        self.runtime.publish(self)
+
+    async def _stop(self, victims: list[Replica]) -> None:
+        if not victims:
+            return
+        for replica in victims:
+            replica.ready = False
+            replica.stopping = True
+        self.runtime.publish(self)  # out of the routing table before it drains
+        await asyncio.gather(*(r.stop(self.runtime.config.stop_timeout) for r in victims))
+        for replica in victims:
+            if replica in self.replicas:
+                self.replicas.remove(replica)
+        self.runtime.publish(self)
+
+    def status(self) -> RevisionStatus:
+        ready = [r for r in self.replicas if r.ready]
+        replicas = [
+            ReplicaStatus(name=r.name, address=r.address, ready=r.ready, pid=r.pid,
+                          started_at=_iso(r.started_at), restarts=self.crashes)
+            for r in self.replicas
+        ]
+        if ready:
+            cond = Condition("Ready", "True", "ReplicasReady",
+                             f"{len(ready)} of {self.desired} replicas ready")
+        elif self.failure:
+            cond = Condition("Ready", "False", "ReplicaFailed", self.failure)
+        elif self.desired == 0:
+            cond = Condition("Ready", "Unknown", "ScaledToZero", "no replicas are running")
+        else:
+            cond = Condition("Ready", "Unknown", "Starting", "replicas are starting")
+        conditions = set_condition(list(self.revision.status.conditions), cond)
+        return replace(self.revision.status, desired_replicas=self.desired,
+                       ready_replicas=len(ready), replicas=replicas, conditions=conditions)
+
+
+class LocalRuntime:
+    """The supervisor of all local replicas."""
+
+    def __init__(self, config: RuntimeConfig, store: Store, build_root: Path, logbook: LogBook,
+                 *, host: str = "127.0.0.1") -> None:
+        self.config = config
+        self.store = store
+        self.build_root = build_root
+        self.logbook = logbook
+        self.host = host
+        self.backoff = Backoff(config.restart_backoff_min, config.restart_backoff_max)
+        self.sets: dict[tuple[str, str], RevisionSet] = {}
+
+    async def scale(self, revision: Revision, replicas: int) -> None:
+        replicas = max(0, min(replicas, self.config.max_replicas))
+        key = (revision.namespace, revision.name)
+        current = self.sets.get(key)
+        if current is None:
+            if replicas == 0:
+                return
+            current = self.sets[key] = RevisionSet(self, revision)
+        current.set_desired(replicas)
+        self.publish(current)
+
+    async def remove(self, namespace: str, revision: str) -> None:
+        current = self.sets.pop((namespace, revision), None)
+        if current is not None:
+            await current.close()
+
+    async def close(self) -> None:
+        sets, self.sets = list(self.sets.values()), {}
+        await asyncio.gather(*(s.close() for s in sets))
+
+    def launch_spec(self, revision: Revision) -> LaunchSpec:
+        artifact = revision.spec.artifact
+        source = self.build_root / "artifacts" / artifact.digest.removeprefix("sha256:")
+        sites = (self.build_root / "envs" / artifact.environment,) if artifact.environment else ()
+        return LaunchSpec(namespace=revision.namespace, function=revision.spec.function,
+                          revision=revision.name, source_dir=source, handler=revision.spec.handler,
+                          sites=sites, env=dict(revision.spec.env),
+                          concurrency=revision.spec.concurrency)
+
+    def sink(self, revision: Revision) -> Callable[[str, str, str], None]:
+        def write(replica: str, stream: str, line: str) -> None:
+            self.logbook.write(revision.namespace, revision.spec.function, replica, stream, line)
+
+        return write
+
+    def publish(self, current: RevisionSet) -> None:
+        """Write the revision's status; retry on conflicts with other writers."""
+        namespace, name = current.key
+        for _ in range(5):
+            try:
+                fresh = Revision.from_dict(self.store.get("Revision", namespace, name))
+            except NotFound:
+                return
+            current.revision = fresh
+            body = fresh.with_status(current.status()).to_dict()
+            try:
+                self.store.update_status(body)
+                return
+            except Conflict:
+                continue
+

@@ -1,0 +1,23 @@
+"""What a store refuses."""
+
+
+class StoreError(Exception):
+    """Base of the store's refusals; ``status`` is the matching HTTP status."""
+
+    status = 500
+
+
+class NotFound(StoreError):
+    status = 404
+
+
+class Conflict(StoreError):
+    """The object exists already, or the update was based on a stale resourceVersion."""
+
+    status = 409
+
+
+class Expired(StoreError):
+    """A watch asked for changes older than the feed keeps: list again, then watch."""
+
+    status = 410
