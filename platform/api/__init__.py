@@ -5,6 +5,7 @@ bearer-token authentication for everything but ``/healthz`` and ``/openapi.json`
 errors as Kubernetes ``Status`` objects that name the field and the fix.
 """
 
-from fnmesh.platform.api.app import ApiDeps, build_app
+from fnmesh.platform.api.app import build_app
+from fnmesh.platform.api.deps import ApiDeps
 
 __all__ = ["ApiDeps", "build_app"]

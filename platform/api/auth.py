@@ -33,7 +33,8 @@ class Tokens:
         """A new secret for ``name`` (replacing an older one); only its hash is kept."""
         secret = f"fnm_{secrets.token_urlsafe(32)}"
         body: dict[str, Any] = {
-            "apiVersion": "fnmesh.dev/v1alpha1", "kind": "Token",
+            "apiVersion": "fnmesh.dev/v1alpha1",
+            "kind": "Token",
             "metadata": {"name": name, "namespace": SYSTEM_NAMESPACE},
             "spec": {"sha256": _digest(secret), "role": role},
         }
@@ -79,11 +80,16 @@ class BearerAuth:
         header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
         scheme, _, secret = header.partition(" ")
         if scheme.lower() != "bearer" or not secret.strip():
-            response = failure(401, "missing bearer token: send 'Authorization: Bearer <token>'"
-                               " (the token is in the platform home's context.json)")
+            response = failure(
+                401,
+                "missing bearer token: send 'Authorization: Bearer <token>'"
+                " (the token is in the platform home's context.json)",
+            )
         elif self.tokens.verify(secret.strip()) is None:
-            response = failure(401, "the bearer token was refused: use the token from the "
-                               "platform home's context.json")
+            response = failure(
+                401,
+                "the bearer token was refused: use the token from the platform home's context.json",
+            )
         else:
             scope.setdefault("state", {})["token"] = secret.strip()
             await self.app(scope, receive, send)

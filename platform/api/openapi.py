@@ -18,23 +18,41 @@ _OPERATIONS: list[tuple[str, str, str, str | None, str]] = [
     (NS + "/functions", "get", "List functions", None, "FunctionList"),
     (NS + "/functions", "post", "Create a function", "Function", "Function"),
     (NS + "/functions/{name}", "get", "Read a function", None, "Function"),
-    (NS + "/functions/{name}", "put", "Replace a function (optimistic concurrency)",
-     "Function", "Function"),
-    (NS + "/functions/{name}", "delete", "Delete a function, its revisions and replicas",
-     None, "Function"),
-    (NS + "/functions/{name}/source", "post",
-     "Upload source (gzip'ed tar), build it and deploy; streams NDJSON build events",
-     "Bundle", "BuildEvents"),
+    (
+        NS + "/functions/{name}",
+        "put",
+        "Replace a function (optimistic concurrency)",
+        "Function",
+        "Function",
+    ),
+    (
+        NS + "/functions/{name}",
+        "delete",
+        "Delete a function, its revisions and replicas",
+        None,
+        "Function",
+    ),
+    (
+        NS + "/functions/{name}/source",
+        "post",
+        "Upload source (gzip'ed tar), build it and deploy; streams NDJSON build events",
+        "Bundle",
+        "BuildEvents",
+    ),
     (NS + "/functions/{name}/builds/{build}/log", "get", "A build's log", None, "Text"),
     (NS + "/functions/{name}/logs", "get", "Replica output (tail, follow)", None, "Text"),
     (NS + "/revisions", "get", "List revisions (filter: ?function=NAME)", None, "RevisionList"),
     (NS + "/revisions/{name}", "get", "Read a revision", None, "Revision"),
-    (NS + "/trafficsplits/{name}", "get", "Read a function's SMI TrafficSplit", None,
-     "TrafficSplit"),
+    (
+        NS + "/trafficsplits/{name}",
+        "get",
+        "Read a function's SMI TrafficSplit",
+        None,
+        "TrafficSplit",
+    ),
 ]
 
-_MEDIA = {"Bundle": "application/gzip", "BuildEvents": "application/x-ndjson",
-          "Text": "text/plain"}
+_MEDIA = {"Bundle": "application/gzip", "BuildEvents": "application/x-ndjson", "Text": "text/plain"}
 
 
 def _object(spec: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -43,13 +61,19 @@ def _object(spec: dict[str, Any] | None = None) -> dict[str, Any]:
         "properties": {
             "apiVersion": {"type": "string"},
             "kind": {"type": "string"},
-            "metadata": {"type": "object", "properties": {
-                "name": {"type": "string"}, "namespace": {"type": "string"},
-                "resourceVersion": {"type": "string"}, "generation": {"type": "integer"},
-                "uid": {"type": "string"}, "creationTimestamp": {"type": "string"},
-                "labels": {"type": "object", "additionalProperties": {"type": "string"}},
-                "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
-            }},
+            "metadata": {
+                "type": "object",
+                "properties": {
+                    "name": {"type": "string"},
+                    "namespace": {"type": "string"},
+                    "resourceVersion": {"type": "string"},
+                    "generation": {"type": "integer"},
+                    "uid": {"type": "string"},
+                    "creationTimestamp": {"type": "string"},
+                    "labels": {"type": "object", "additionalProperties": {"type": "string"}},
+                    "annotations": {"type": "object", "additionalProperties": {"type": "string"}},
+                },
+            },
             "spec": spec or {"type": "object"},
             "status": {"type": "object"},
         },
@@ -62,8 +86,11 @@ def _ref(name: str) -> dict[str, Any]:
 
 def _content(name: str) -> dict[str, Any]:
     media = _MEDIA.get(name, "application/json")
-    schema = {"type": "string", "format": "binary"} if name == "Bundle" else (
-        {"type": "string"} if media != "application/json" else _ref(name))
+    schema = (
+        {"type": "string", "format": "binary"}
+        if name == "Bundle"
+        else ({"type": "string"} if media != "application/json" else _ref(name))
+    )
     return {media: {"schema": schema}}
 
 
@@ -71,16 +98,20 @@ def _content(name: str) -> dict[str, Any]:
 def document() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for path, method, summary, body, result in _OPERATIONS:
-        parameters = [{"name": part[1:-1], "in": "path", "required": True,
-                       "schema": {"type": "string"}}
-                      for part in path.split("/") if part.startswith("{")]
+        parameters = [
+            {"name": part[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
+            for part in path.split("/")
+            if part.startswith("{")
+        ]
         operation: dict[str, Any] = {
             "summary": summary,
             "parameters": parameters,
             "responses": {
                 "200": {"description": "OK", "content": _content(result)},
-                "default": {"description": "A Status object naming what is wrong",
-                            "content": {"application/json": {"schema": _ref("Status")}}},
+                "default": {
+                    "description": "A Status object naming what is wrong",
+                    "content": {"application/json": {"schema": _ref("Status")}},
+                },
             },
         }
         if path != "/healthz":
@@ -88,9 +119,16 @@ def document() -> dict[str, Any]:
         if body:
             operation["requestBody"] = {"required": True, "content": _content(body)}
         paths.setdefault(path, {})[method] = operation
-    lists = {f"{kind}List": {"type": "object", "properties": {
-        "kind": {"type": "string"}, "items": {"type": "array", "items": _ref(kind)}}}
-        for kind in ("Function", "Revision")}
+    lists = {
+        f"{kind}List": {
+            "type": "object",
+            "properties": {
+                "kind": {"type": "string"},
+                "items": {"type": "array", "items": _ref(kind)},
+            },
+        }
+        for kind in ("Function", "Revision")
+    }
     return {
         "openapi": "3.0.3",
         "info": {"title": "fnmesh API", "version": "v1alpha1"},
@@ -103,10 +141,16 @@ def document() -> dict[str, Any]:
                 "TrafficSplit": _object(),
                 **lists,
                 "Health": {"type": "object", "properties": {"status": {"type": "string"}}},
-                "Status": {"type": "object", "properties": {
-                    "kind": {"type": "string"}, "code": {"type": "integer"},
-                    "reason": {"type": "string"}, "message": {"type": "string"},
-                    "details": {"type": "object"}}},
+                "Status": {
+                    "type": "object",
+                    "properties": {
+                        "kind": {"type": "string"},
+                        "code": {"type": "integer"},
+                        "reason": {"type": "string"},
+                        "message": {"type": "string"},
+                        "details": {"type": "object"},
+                    },
+                },
             },
         },
     }

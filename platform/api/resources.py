@@ -35,8 +35,14 @@ async def _body(request: Request) -> Any:
 
 
 def _list(kind: str, items: list[dict[str, Any]], version: int) -> JSONResponse:
-    return JSONResponse({"apiVersion": API_VERSION, "kind": f"{kind}List",
-                         "metadata": {"resourceVersion": str(version)}, "items": items})
+    return JSONResponse(
+        {
+            "apiVersion": API_VERSION,
+            "kind": f"{kind}List",
+            "metadata": {"resourceVersion": str(version)},
+            "items": items,
+        }
+    )
 
 
 async def list_all_functions(request: Request) -> JSONResponse:

@@ -6,18 +6,17 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
-from fnmesh.platform.api.deps import deps
+from fnmesh.platform.api.deps import ApiDeps, deps
 from fnmesh.platform.api.errors import ApiError
 from fnmesh.platform.api.resources import _path
 from fnmesh.platform.build import BuildFailed, BundleError
 from fnmesh.platform.deploy import NameMismatch
 from fnmesh.platform.deploy.service import new_build_id
-from fnmesh.platform.model import ValidationError
+from fnmesh.platform.model import Manifest, ValidationError
 
 _END = object()
 
@@ -25,15 +24,21 @@ _END = object()
 async def read_limited(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, f"the source is {int(declared)} bytes, over the limit of {limit}: "
-                       "leave files out with .fnignore, or raise build.max_bundle_bytes")
+        raise ApiError(
+            413,
+            f"the source is {int(declared)} bytes, over the limit of {limit}: "
+            "leave files out with .fnignore, or raise build.max_bundle_bytes",
+        )
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise ApiError(413, f"the source is over the limit of {limit} bytes: leave files "
-                           "out with .fnignore, or raise build.max_bundle_bytes")
+            raise ApiError(
+                413,
+                f"the source is over the limit of {limit} bytes: leave files "
+                "out with .fnignore, or raise build.max_bundle_bytes",
+            )
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -54,12 +59,14 @@ async def upload_source(request: Request) -> Response:
         raise ApiError(422, str(error)) from None
     commit = request.query_params.get("commit")
     build_id = new_build_id()
-    return StreamingResponse(_stream(api, manifest, bundle, build_id, commit),
-                             media_type="application/x-ndjson")
+    return StreamingResponse(
+        _stream(api, manifest, bundle, build_id, commit), media_type="application/x-ndjson"
+    )
 
 
-async def _stream(api: Any, manifest: Any, bundle: bytes, build_id: str,
-                  commit: str | None) -> AsyncIterator[bytes]:
+async def _stream(
+    api: ApiDeps, manifest: Manifest, bundle: bytes, build_id: str, commit: str | None
+) -> AsyncIterator[bytes]:
     lines: asyncio.Queue[object] = asyncio.Queue()
 
     async def log(line: str) -> None:
@@ -67,17 +74,39 @@ async def _stream(api: Any, manifest: Any, bundle: bytes, build_id: str,
 
     async def run() -> None:
         try:
-            result = await api.deploy.deploy(manifest, bundle, build_id=build_id, commit=commit,
-                                             log=log)
-            await lines.put({"event": "result", "ok": True, "build": build_id,
-                             "digest": result.build.digest, "function": result.function,
-                             "generation": result.generation})
+            result = await api.deploy.deploy(
+                manifest, bundle, build_id=build_id, commit=commit, log=log
+            )
+            await lines.put(
+                {
+                    "event": "result",
+                    "ok": True,
+                    "build": build_id,
+                    "digest": result.build.digest,
+                    "function": result.function,
+                    "generation": result.generation,
+                }
+            )
         except BuildFailed as error:
-            await lines.put({"event": "result", "ok": False, "build": build_id,
-                             "message": str(error), "logTail": _tail(api, build_id)})
+            await lines.put(
+                {
+                    "event": "result",
+                    "ok": False,
+                    "build": build_id,
+                    "message": str(error),
+                    "logTail": _tail(api, build_id),
+                }
+            )
         except Exception as error:  # reported to the client, which is waiting on the stream
-            await lines.put({"event": "result", "ok": False, "build": build_id,
-                             "message": f"deploy failed: {error}", "logTail": _tail(api, build_id)})
+            await lines.put(
+                {
+                    "event": "result",
+                    "ok": False,
+                    "build": build_id,
+                    "message": f"deploy failed: {error}",
+                    "logTail": _tail(api, build_id),
+                }
+            )
         finally:
             await lines.put(_END)
 
@@ -92,7 +121,7 @@ async def _stream(api: Any, manifest: Any, bundle: bytes, build_id: str,
                 await asyncio.shield(task)
 
 
-def _tail(api: Any, build_id: str, lines: int = 30) -> list[str]:
+def _tail(api: ApiDeps, build_id: str, lines: int = 30) -> list[str]:
     path = api.builder.log_path(build_id)
     if not path.exists():
         return []

@@ -16,9 +16,9 @@ from collections.abc import Callable
 from typing import Protocol
 
 from fnmesh.platform.controller.plan import plan
-from fnmesh.platform.model.traffic import make_traffic_split
 from fnmesh.platform.model import Function, Revision, TrafficTarget
 from fnmesh.platform.model.resources import LABEL_FUNCTION
+from fnmesh.platform.model.traffic import make_traffic_split
 from fnmesh.platform.store import Conflict, Expired, NotFound, Store
 
 log = logging.getLogger("fnmesh.controller")
@@ -36,8 +36,14 @@ def _now() -> str:
 
 
 class Controller:
-    def __init__(self, store: Store, scaler: Scaler, *, url_for: Callable[[str, str], str],
-                 now: Callable[[], str] = _now) -> None:
+    def __init__(
+        self,
+        store: Store,
+        scaler: Scaler,
+        *,
+        url_for: Callable[[str, str], str],
+        now: Callable[[], str] = _now,
+    ) -> None:
         self.store = store
         self.scaler = scaler
         self.url_for = url_for
@@ -47,8 +53,10 @@ class Controller:
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._follow(), name="controller watch"),
-                       asyncio.create_task(self._work(), name="controller worker")]
+        self._tasks = [
+            asyncio.create_task(self._follow(), name="controller watch"),
+            asyncio.create_task(self._work(), name="controller worker"),
+        ]
 
     async def close(self) -> None:
         for task in self._tasks:
@@ -90,8 +98,10 @@ class Controller:
                 log.exception("reconciling function %s/%s failed", *key)
 
     async def reconcile(self, namespace: str, name: str) -> None:
-        revisions = [Revision.from_dict(o) for o in self.store.list(
-            "Revision", namespace, {LABEL_FUNCTION: name})[0]]
+        revisions = [
+            Revision.from_dict(o)
+            for o in self.store.list("Revision", namespace, {LABEL_FUNCTION: name})[0]
+        ]
         try:
             function = Function.from_dict(self.store.get("Function", namespace, name))
         except NotFound:
@@ -107,7 +117,8 @@ class Controller:
         by_name = {r.name: r for r in revisions}
         if decided.create is not None:
             by_name[decided.create.name] = Revision.from_dict(
-                self.store.get("Revision", namespace, decided.create.name))
+                self.store.get("Revision", namespace, decided.create.name)
+            )
         for revision_name, replicas in decided.scale.items():
             await self.scaler.scale(by_name[revision_name], replicas)
 

@@ -54,17 +54,27 @@ def plan(function: Function, revisions: list[Revision], *, url: str | None, now:
     create: Revision | None = None
     if function.spec.artifact is not None and status.observed_generation != generation:
         adopted = next(
-            (r for r in revisions
-             if r.metadata.annotations.get(ANNOTATION_GENERATION) == str(generation)), None,
+            (
+                r
+                for r in revisions
+                if r.metadata.annotations.get(ANNOTATION_GENERATION) == str(generation)
+            ),
+            None,
         )
         if adopted is None:
-            highest = max([status.revision_count, *(revision_number(r.name) or 0 for r in revisions)])
+            highest = max(
+                [status.revision_count, *(revision_number(r.name) or 0 for r in revisions)]
+            )
             create = _stamp(function, highest + 1, generation)
             revisions = [*revisions, create]
         status = replace(status, observed_generation=generation)
     if function.spec.artifact is not None:
-        status = replace(status, revision_count=max(
-            status.revision_count, *(revision_number(r.name) or 0 for r in revisions)))
+        status = replace(
+            status,
+            revision_count=max(
+                status.revision_count, *(revision_number(r.name) or 0 for r in revisions)
+            ),
+        )
     latest = revisions[-1] if revisions else None
     by_name = {r.name: r for r in revisions}
 
@@ -106,19 +116,31 @@ def _stamp(function: Function, number: int, generation: int) -> Revision:
     return Revision(metadata=meta, spec=revision_spec_for(function))
 
 
-def _ready_condition(function: Function, latest: Revision | None, traffic: list[TrafficTarget],
-                     by_name: dict[str, Revision], now: str) -> Condition:
+def _ready_condition(
+    function: Function,
+    latest: Revision | None,
+    traffic: list[TrafficTarget],
+    by_name: dict[str, Revision],
+    now: str,
+) -> Condition:
     if function.spec.artifact is None:
-        return Condition("Ready", "False", "NoSource",
-                         "no source deployed yet: run 'fn deploy'", now)
+        return Condition(
+            "Ready", "False", "NoSource", "no source deployed yet: run 'fn deploy'", now
+        )
     if latest is None:
         return Condition("Ready", "Unknown", "RevisionPending", "stamping the first revision", now)
     failed = failure(latest)
     if failed is not None:
-        return Condition("Ready", "False", "RevisionFailed",
-                         f"revision {latest.name} failed: {failed.message}", now)
+        return Condition(
+            "Ready",
+            "False",
+            "RevisionFailed",
+            f"revision {latest.name} failed: {failed.message}",
+            now,
+        )
     if not is_ready(latest):
-        return Condition("Ready", "Unknown", "RevisionStarting",
-                         f"revision {latest.name} is starting", now)
+        return Condition(
+            "Ready", "Unknown", "RevisionStarting", f"revision {latest.name} is starting", now
+        )
     serving = ", ".join(f"{t.revision} {t.percent}%" for t in traffic)
     return Condition("Ready", "True", "Serving", f"serving {serving}", now)

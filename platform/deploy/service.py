@@ -47,30 +47,46 @@ class DeployService:
         text = read_member(bundle, MANIFEST_FILE, self.limits)
         if text is None:
             raise ValidationError(
-                [FieldError(MANIFEST_FILE, "is missing from the source: add an fn.yaml with at "
-                            "least 'name' and 'handler' at its root ('fn init' writes one)")],
+                [
+                    FieldError(
+                        MANIFEST_FILE,
+                        "is missing from the source: add an fn.yaml with at "
+                        "least 'name' and 'handler' at its root ('fn init' writes one)",
+                    )
+                ],
                 "the source",
             )
         manifest = parse_manifest(text)
         if name is not None and manifest.name != name:
-            raise NameMismatch(f"fn.yaml names the function {manifest.name!r} but it was "
-                               f"uploaded as {name!r}: make them agree")
+            raise NameMismatch(
+                f"fn.yaml names the function {manifest.name!r} but it was "
+                f"uploaded as {name!r}: make them agree"
+            )
         if manifest.namespace != namespace:
             manifest = replace(manifest, namespace=namespace)
         return manifest
 
-    async def deploy(self, manifest: Manifest, bundle: bytes, *, build_id: str,
-                     commit: str | None = None, log: LogSink | None = None) -> DeployResult:
+    async def deploy(
+        self,
+        manifest: Manifest,
+        bundle: bytes,
+        *,
+        build_id: str,
+        commit: str | None = None,
+        log: LogSink | None = None,
+    ) -> DeployResult:
         """Build, then create or update the function. Raises BuildFailed on a failed build."""
         built = await self.builder.build(bundle, build_id=build_id, log=log)
         environment = built.env_dir.name if built.env_dir is not None else None
-        artifact = Artifact(digest=built.digest, environment=environment, build=build_id,
-                            commit=commit)
+        artifact = Artifact(
+            digest=built.digest, environment=environment, build=build_id, commit=commit
+        )
         spec = replace(manifest.spec, artifact=artifact)
         for _ in range(10):
             try:
                 current = Function.from_dict(
-                    self.store.get("Function", manifest.namespace, manifest.name))
+                    self.store.get("Function", manifest.namespace, manifest.name)
+                )
             except NotFound:
                 try:
                     body = self.store.create(replace(manifest.function(), spec=spec).to_dict())
@@ -82,5 +98,7 @@ class DeployService:
             except Conflict:
                 continue
             return DeployResult(body, int(body["metadata"]["generation"]), built)
-        raise Conflict(f"function {manifest.namespace}/{manifest.name} kept changing during "
-                       "the deploy: try again")
+        raise Conflict(
+            f"function {manifest.namespace}/{manifest.name} kept changing during "
+            "the deploy: try again"
+        )

@@ -113,7 +113,9 @@ def load(
         values.setdefault(group, {})[name] = value
     groups = {group: _build(cls, values[group], group, problems) for group, cls in _GROUPS.items()}
     if problems.errors:
-        raise ConfigError("invalid configuration:\n" + "\n".join(f"  - {e}" for e in problems.errors))
+        raise ConfigError(
+            "invalid configuration:\n" + "\n".join(f"  - {e}" for e in problems.errors)
+        )
     return PlatformConfig(home=home, **groups)
 
 

@@ -58,8 +58,10 @@ def lock_home(home: Path) -> IO[str]:
     except BlockingIOError:
         handle.seek(0)
         holder = handle.read().strip() or "another process"
-        raise HomeLocked(f"a platform is already running in {home} (pid {holder}): stop it, or "
-                         "use another --home") from None
+        raise HomeLocked(
+            f"a platform is already running in {home} (pid {holder}): stop it, or "
+            "use another --home"
+        ) from None
     handle.seek(0)
     handle.truncate()
     handle.write(str(os.getpid()))
@@ -74,8 +76,10 @@ def listen(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as error:
         sock.close()
-        raise OSError(f"cannot listen on {host}:{port}: {error.strerror}; choose another port "
-                      "(0 picks a free one)") from None
+        raise OSError(
+            f"cannot listen on {host}:{port}: {error.strerror}; choose another port "
+            "(0 picks a free one)"
+        ) from None
     sock.listen(1024)
     sock.setblocking(False)
     return sock
@@ -93,37 +97,54 @@ class EmbeddedPlatform:
         self._lock = lock_home(cfg.home)
         self.store = SqliteStore(cfg.state_db)
         self._forget_replicas()
-        limits = BuildLimits(max_bundle_bytes=cfg.build.max_bundle_bytes,
-                             max_unpacked_bytes=cfg.build.max_unpacked_bytes,
-                             max_files=cfg.build.max_files)
+        limits = BuildLimits(
+            max_bundle_bytes=cfg.build.max_bundle_bytes,
+            max_unpacked_bytes=cfg.build.max_unpacked_bytes,
+            max_files=cfg.build.max_files,
+        )
         self.builder = Builder(cfg.build_root, limits=limits)
         self.deploy = DeployService(self.store, self.builder, limits)
         self.logbook = LogBook(cfg.logs_dir, max_bytes=cfg.runtime.log_max_bytes)
-        self.runtime = LocalRuntime(cfg.runtime, self.store, cfg.build_root, self.logbook,
-                                    host=cfg.listen.host)
+        self.runtime = LocalRuntime(
+            cfg.runtime, self.store, cfg.build_root, self.logbook, host=cfg.listen.host
+        )
         gateway_sock = listen(cfg.listen.host, cfg.listen.gateway_port)
         api_sock = listen(cfg.listen.host, cfg.listen.api_port)
         self.gateway_url = _url(cfg.listen.host, gateway_sock.getsockname()[1])
         self.api_url = _url(cfg.listen.host, api_sock.getsockname()[1])
         self.controller = Controller(
-            self.store, self.runtime,
-            url_for=lambda ns, name: function_url(self.gateway_url, ns, name))
+            self.store,
+            self.runtime,
+            url_for=lambda ns, name: function_url(self.gateway_url, ns, name),
+        )
         self.routes = RouteTable(self.store)
-        self.gateway = Gateway(self.routes, domain=cfg.gateway.domain,
-                               max_body_bytes=cfg.gateway.max_body_bytes,
-                               upstream_timeout=cfg.gateway.upstream_timeout)
+        self.gateway = Gateway(
+            self.routes,
+            domain=cfg.gateway.domain,
+            max_body_bytes=cfg.gateway.max_body_bytes,
+            upstream_timeout=cfg.gateway.upstream_timeout,
+        )
         self.tokens = Tokens(self.store)
         token = self._admin_token()
         self.routes.start()
         await self.routes.synced.wait()
         self.controller.start()
         await self.gateway.start(cfg.listen.host, 0, sock=gateway_sock)
-        app = build_app(ApiDeps(store=self.store, tokens=self.tokens, deploy=self.deploy,
-                                builder=self.builder, logbook=self.logbook,
-                                max_bundle_bytes=cfg.build.max_bundle_bytes))
-        self.uvicorn = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off",
-                                                     access_log=False))
-        self.uvicorn.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        app = build_app(
+            ApiDeps(
+                store=self.store,
+                tokens=self.tokens,
+                deploy=self.deploy,
+                builder=self.builder,
+                logbook=self.logbook,
+                max_bundle_bytes=cfg.build.max_bundle_bytes,
+            )
+        )
+        self.uvicorn = uvicorn.Server(
+            uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+        )
+        # fn up owns SIGINT/SIGTERM and stops the components in order
+        self.uvicorn.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
         self._api_task = asyncio.create_task(self.uvicorn.serve(sockets=[api_sock]))
         while not self.uvicorn.started:
             if self._api_task.done():
@@ -149,8 +170,13 @@ class EmbeddedPlatform:
         return self.tokens.mint("admin")
 
     def _write_context(self, token: str) -> None:
-        body = {"api": self.api_url, "gateway": self.gateway_url, "token": token,
-                "domain": self.config.gateway.domain, "pid": os.getpid()}
+        body = {
+            "api": self.api_url,
+            "gateway": self.gateway_url,
+            "token": token,
+            "domain": self.config.gateway.domain,
+            "pid": os.getpid(),
+        }
         path = self.config.context_file
         tmp = path.with_suffix(".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -179,15 +205,19 @@ class EmbeddedPlatform:
         result = await self.deploy.deploy(manifest, bundle, build_id=new_build_id())
         return await self.wait_ready(manifest.namespace, manifest.name, result.generation)
 
-    async def wait_ready(self, namespace: str, name: str, generation: int,
-                         timeout: float = 60.0) -> str:
+    async def wait_ready(
+        self, namespace: str, name: str, generation: int, timeout: float = 60.0
+    ) -> str:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             function = Function.from_dict(self.store.get("Function", namespace, name))
             status = function.status
             ready = condition(status.conditions, "Ready")
-            if ((status.observed_generation or 0) >= generation and status.latest_ready_revision
-                    and status.latest_ready_revision == status.latest_created_revision):
+            if (
+                (status.observed_generation or 0) >= generation
+                and status.latest_ready_revision
+                and status.latest_ready_revision == status.latest_created_revision
+            ):
                 return status.url or ""
             if ready is not None and ready.status == "False" and ready.reason == "RevisionFailed":
                 raise RuntimeError(ready.message or "the revision failed")
@@ -224,8 +254,11 @@ async def _serve(options: UpOptions) -> int:
         loop.add_signal_handler(sig, stop.set)
     print(f"fnmesh is up (home {config.home})", flush=True)
     print(f"  API      {platform.api_url}", flush=True)
-    print(f"  gateway  {platform.gateway_url}  (functions at /fn/<name>/ or "
-          f"<name>.<namespace>.{config.gateway.domain})", flush=True)
+    print(
+        f"  gateway  {platform.gateway_url}  (functions at /fn/<name>/ or "
+        f"<name>.<namespace>.{config.gateway.domain})",
+        flush=True,
+    )
     print(f"  context  {config.context_file}", flush=True)
     code = 0
     if options.example:
@@ -233,8 +266,11 @@ async def _serve(options: UpOptions) -> int:
             url = await platform.deploy_example(options.example)
             print(f"example {options.example!r} deployed: {url}", flush=True)
         except Exception as error:  # the platform keeps running; the user sees why
-            print(f"fn up: deploying example {options.example!r} failed: {error}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"fn up: deploying example {options.example!r} failed: {error}",
+                file=sys.stderr,
+                flush=True,
+            )
     await stop.wait()
     print("fnmesh is stopping...", flush=True)
     await platform.stop()
@@ -242,8 +278,10 @@ async def _serve(options: UpOptions) -> int:
 
 
 def run(options: UpOptions) -> int:
-    logging.basicConfig(level=os.environ.get("FNMESH_LOG_LEVEL", "INFO").upper(),
-                        format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("FNMESH_LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    )
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on Linux/macOS

@@ -34,7 +34,7 @@ def resolve(host: bytes | None, target: bytes, domain: bytes) -> Route | None:
 def _by_path(target: bytes) -> Route | None:
     if not target.startswith(PREFIX):
         return None
-    rest = target[len(PREFIX):]
+    rest = target[len(PREFIX) :]
     cut = len(rest)
     for mark in (b"/", b"?"):
         found = rest.find(mark)
@@ -68,5 +68,9 @@ def _by_host(host: bytes, target: bytes, domain: bytes) -> Route | None:
     if len(labels) != 2 or not all(labels):
         return None
     name, namespace = labels
-    return Route(namespace=namespace.decode("ascii", "replace"),
-                 function=name.decode("ascii", "replace"), target=target or b"/", prefix=b"")
+    return Route(
+        namespace=namespace.decode("ascii", "replace"),
+        function=name.decode("ascii", "replace"),
+        target=target or b"/",
+        prefix=b"",
+    )

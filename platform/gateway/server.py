@@ -39,8 +39,15 @@ def error(status: int, message: str, **extra: str) -> Response:
 
 
 class Gateway:
-    def __init__(self, table: RouteTable, *, domain: str, max_body_bytes: int,
-                 upstream_timeout: float, roll: Callable[[], float] = random.random) -> None:
+    def __init__(
+        self,
+        table: RouteTable,
+        *,
+        domain: str,
+        max_body_bytes: int,
+        upstream_timeout: float,
+        roll: Callable[[], float] = random.random,
+    ) -> None:
         self.table = table
         self.domain = domain.encode()
         self.limits = ServerLimits(max_body_bytes=max_body_bytes)
@@ -62,42 +69,62 @@ class Gateway:
     async def handle(self, request: Request, peer: Peer) -> Response:
         route = resolve(request.header(b"host"), request.target, self.domain)
         if route is None:
-            return error(404, "no function here: call /fn/<name>/ or <name>.<namespace>."
-                         + self.domain.decode())
+            return error(
+                404,
+                "no function here: call /fn/<name>/ or <name>.<namespace>." + self.domain.decode(),
+            )
         routes = self.table.get(route.namespace, route.function)
         if routes is None or routes.visibility != "public":
-            return error(404, f"function {route.namespace}/{route.function} not found",
-                         function=route.function)
+            return error(
+                404,
+                f"function {route.namespace}/{route.function} not found",
+                function=route.function,
+            )
         revision = pick_weighted(routes.backends, self.roll())
         if revision is None:
-            return error(503, f"function {route.namespace}/{route.function} has no ready revision"
-                         " yet: deploy it with 'fn deploy'", function=route.function)
+            return error(
+                503,
+                f"function {route.namespace}/{route.function} has no ready revision"
+                " yet: deploy it with 'fn deploy'",
+                function=route.function,
+            )
         return await self._forward(request, peer, route, routes, revision)
 
-    async def _forward(self, request: Request, peer: Peer, route: Route, routes: Routes,
-                       revision: str) -> Response:
+    async def _forward(
+        self, request: Request, peer: Peer, route: Route, routes: Routes, revision: str
+    ) -> Response:
         candidates = list(routes.endpoints.get(revision, ()))
         if not candidates:
             return error(503, f"revision {revision} has no ready replica", function=route.function)
-        upstream = Request(method=request.method, target=route.target,
-                           headers=self._headers(request, peer, route), body=request.body)
+        upstream = Request(
+            method=request.method,
+            target=route.target,
+            headers=self._headers(request, peer, route),
+            body=request.body,
+        )
         timeout = min(self.upstream_timeout, routes.timeout + 1.0)
         for attempt in range(len(candidates)):
             endpoint = self._next(candidates, attempt)
             try:
-                response = await self.pool.request(endpoint.host, endpoint.port, upstream,
-                                                   timeout=timeout)
+                response = await self.pool.request(
+                    endpoint.host, endpoint.port, upstream, timeout=timeout
+                )
             except ConnectError:
                 continue  # nothing was sent: another replica may take it
             except UpstreamTimeout:
-                return error(504, f"revision {revision} did not answer within {timeout:g}s",
-                             function=route.function)
+                return error(
+                    504,
+                    f"revision {revision} did not answer within {timeout:g}s",
+                    function=route.function,
+                )
             except UpstreamError as failure:
-                return error(502, f"replica {endpoint.name} failed: {failure}",
-                             function=route.function)
+                return error(
+                    502, f"replica {endpoint.name} failed: {failure}", function=route.function
+                )
             return response
-        return error(502, f"no replica of revision {revision} accepted a connection",
-                     function=route.function)
+        return error(
+            502, f"no replica of revision {revision} accepted a connection", function=route.function
+        )
 
     def _next(self, candidates: list[Endpoint], attempt: int) -> Endpoint:
         self._turn += 1
@@ -111,7 +138,9 @@ class Gateway:
         if peer.address is not None:
             forwarded = request.header(b"x-forwarded-for")
             client = peer.address[0].encode()
-            headers.append((b"x-forwarded-for", forwarded + b", " + client if forwarded else client))
+            headers.append(
+                (b"x-forwarded-for", forwarded + b", " + client if forwarded else client)
+            )
         headers.append((b"x-forwarded-proto", b"https" if peer.tls else b"http"))
         if route.prefix:
             headers.append((b"x-forwarded-prefix", route.prefix))

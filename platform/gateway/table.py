@@ -13,8 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from fnmesh.platform.model.traffic import split_weights
 from fnmesh.platform.model.resources import LABEL_FUNCTION
+from fnmesh.platform.model.traffic import split_weights
 from fnmesh.platform.store import Expired, Store
 
 Key = tuple[str, str]
@@ -118,9 +118,14 @@ class RouteTable:
         for revision, _ in backends:
             body = self._revisions.get((key[0], revision))
             endpoints[revision] = _ready_endpoints(body) if body else ()
-        return Routes(namespace=key[0], function=key[1],
-                      visibility=str(spec.get("visibility", "public")), backends=backends,
-                      endpoints=endpoints, timeout=float(spec.get("timeout", 30.0)))
+        return Routes(
+            namespace=key[0],
+            function=key[1],
+            visibility=str(spec.get("visibility", "public")),
+            backends=backends,
+            endpoints=endpoints,
+            timeout=float(spec.get("timeout", 30.0)),
+        )
 
 
 def _ready_endpoints(revision: dict[str, Any]) -> tuple[Endpoint, ...]:

@@ -36,7 +36,10 @@ class ValidationError(ValueError):
     def prefixed(self, prefix: str) -> ValidationError:
         """The same errors with ``prefix.`` in front of every field path."""
         return ValidationError(
-            [FieldError(f"{prefix}.{e.path}" if e.path else prefix, e.message) for e in self.errors],
+            [
+                FieldError(f"{prefix}.{e.path}" if e.path else prefix, e.message)
+                for e in self.errors
+            ],
             self.source,
         )
 

@@ -25,8 +25,9 @@ class Manifest:
     spec: FunctionSpec
 
     def function(self) -> Function:
-        return Function(metadata=ObjectMeta(name=self.name, namespace=self.namespace),
-                        spec=self.spec)
+        return Function(
+            metadata=ObjectMeta(name=self.name, namespace=self.namespace), spec=self.spec
+        )
 
 
 def parse_manifest(text: str | bytes, source: str = MANIFEST_FILE) -> Manifest:
@@ -37,10 +38,20 @@ def parse_manifest(text: str | bytes, source: str = MANIFEST_FILE) -> Manifest:
         mark = getattr(error, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         reason = getattr(error, "problem", None) or str(error)
-        raise ValidationError([_problem("", f"is not valid YAML{where}: {reason}")], source) from None
+        raise ValidationError(
+            [_problem("", f"is not valid YAML{where}: {reason}")], source
+        ) from None
     if not isinstance(data, dict):
-        raise ValidationError([_problem("", "must be a mapping with at least 'name' and "
-                                            "'handler' (see 'fn init' for an example)")], source)
+        raise ValidationError(
+            [
+                _problem(
+                    "",
+                    "must be a mapping with at least 'name' and "
+                    "'handler' (see 'fn init' for an example)",
+                )
+            ],
+            source,
+        )
     problems = Problems()
     name, namespace = _identity(data, "", problems)
     spec = check({k: v for k, v in data.items() if k not in _IDENTITY}, SPEC_FIELDS, "", problems)
@@ -68,19 +79,24 @@ def parse_function(data: Any, *, name: str | None = None, namespace: str | None 
         metadata = {}
     fn_name, fn_namespace = _identity(
         {"name": metadata.get("name", name), "namespace": metadata.get("namespace", namespace)},
-        "metadata.", problems,
+        "metadata.",
+        problems,
     )
     if name is not None and fn_name and fn_name != name:
         problems.add("metadata.name", f"is {fn_name!r} but the URL names {name!r}; make them agree")
     if namespace is not None and fn_namespace != namespace:
-        problems.add("metadata.namespace",
-                     f"is {fn_namespace!r} but the URL names {namespace!r}; make them agree")
+        problems.add(
+            "metadata.namespace",
+            f"is {fn_namespace!r} but the URL names {namespace!r}; make them agree",
+        )
     spec = check(data.get("spec"), SPEC_FIELDS, "spec", problems)
     _cross_checks(spec, "spec.", problems)
     problems.raise_if_any("the Function")
     meta = ObjectMeta(
-        name=fn_name, namespace=fn_namespace,
-        labels=_strings(metadata.get("labels")), annotations=_strings(metadata.get("annotations")),
+        name=fn_name,
+        namespace=fn_namespace,
+        labels=_strings(metadata.get("labels")),
+        annotations=_strings(metadata.get("annotations")),
         resource_version=_optional_str(metadata.get("resourceVersion")),
     )
     return Function(metadata=meta, spec=from_wire(FunctionSpec, spec))
@@ -104,15 +120,19 @@ def _cross_checks(spec: dict[str, Any], prefix: str, problems: Problems) -> None
     scale = spec.get("scale") or {}
     low, high = scale.get("min", 0), scale.get("max", 0)
     if high and low > high:
-        problems.add(f"{prefix}scale.min", f"is {low}, above scale.max {high}; lower min or raise max")
+        problems.add(
+            f"{prefix}scale.min", f"is {low}, above scale.max {high}; lower min or raise max"
+        )
     initial = scale.get("initial")
     if initial is not None and high and initial > high:
         problems.add(f"{prefix}scale.initial", f"is {initial}, above scale.max {high}")
     rollout = spec.get("rollout") or {}
     step, top = rollout.get("stepWeight", 10), rollout.get("maxWeight", 50)
     if step > top:
-        problems.add(f"{prefix}rollout.stepWeight",
-                     f"is {step}, above rollout.maxWeight {top}; make the step smaller")
+        problems.add(
+            f"{prefix}rollout.stepWeight",
+            f"is {step}, above rollout.maxWeight {top}; make the step smaller",
+        )
 
 
 def _problem(path: str, message: str) -> FieldError:

@@ -133,7 +133,7 @@ def _map(value: Any, where: str, problems: Problems) -> dict[str, str] | None:
         if isinstance(item, bool) or not isinstance(item, str | int | float):
             problems.add(
                 f"{where}.{key}",
-                f"must be a string, not {item!r}; quote the value in YAML (e.g. \"true\")",
+                f'must be a string, not {item!r}; quote the value in YAML (e.g. "true")',
             )
             continue
         out[str(key)] = str(item)
@@ -153,7 +153,8 @@ def _join(path: str, name: str) -> str:
 def _type_name(value: Any) -> str:
     if value is None:
         return "nothing"
-    return {dict: "a mapping", list: "a list", str: "a string"}.get(type(value), type(value).__name__)
+    names: dict[type, str] = {dict: "a mapping", list: "a list", str: "a string"}
+    return names.get(type(value), type(value).__name__)
 
 
 def openapi(fields: Mapping[str, Field]) -> dict[str, Any]:
@@ -161,8 +162,11 @@ def openapi(fields: Mapping[str, Field]) -> dict[str, Any]:
     return {
         "type": "object",
         "properties": {name: _openapi_field(spec) for name, spec in fields.items()},
-        **({"required": [n for n, s in fields.items() if s.required]}
-           if any(s.required for s in fields.values()) else {}),
+        **(
+            {"required": [n for n, s in fields.items() if s.required]}
+            if any(s.required for s in fields.values())
+            else {}
+        ),
     }
 
 

@@ -57,19 +57,24 @@ SCALE_FIELDS: dict[str, Field] = {
         "number", "fraction of the target to aim for (0.7 = 70 %)", minimum=0.01, maximum=1.0
     ),
     "activationScale": Field("integer", "replicas to start when scaling up from zero", minimum=1),
-    "stableWindow": Field("duration", "window averaged for stable scaling", minimum=1, maximum=3600),
+    "stableWindow": Field(
+        "duration", "window averaged for stable scaling", minimum=1, maximum=3600
+    ),
     "panicWindowPercentage": Field(
         "number", "panic window as a percentage of the stable window", minimum=1, maximum=100
     ),
     "panicThresholdPercentage": Field(
         "number", "demand over capacity (percent) that starts panic mode", minimum=110, maximum=1000
     ),
-    "scaleDownDelay": Field("duration", "how long demand must stay low before scaling down",
-                            minimum=0, maximum=3600),
-    "scaleToZeroGracePeriod": Field("duration", "idle time before scaling to zero",
-                                    minimum=0, maximum=3600),
+    "scaleDownDelay": Field(
+        "duration", "how long demand must stay low before scaling down", minimum=0, maximum=3600
+    ),
+    "scaleToZeroGracePeriod": Field(
+        "duration", "idle time before scaling to zero", minimum=0, maximum=3600
+    ),
     "targetBurstCapacity": Field(
-        "number", "spare capacity to keep before the activator leaves the path (-1: always)",
+        "number",
+        "spare capacity to keep before the activator leaves the path (-1: always)",
         minimum=-1,
     ),
 }
@@ -77,12 +82,14 @@ SCALE_FIELDS: dict[str, Field] = {
 ROLLOUT_FIELDS: dict[str, Field] = {
     "strategy": Field("enum", "how a new revision takes traffic", choices=("immediate", "canary")),
     "stepWeight": Field("integer", "percent of traffic moved per step", minimum=1, maximum=100),
-    "maxWeight": Field("integer", "weight after which the canary is promoted", minimum=1,
-                       maximum=100),
+    "maxWeight": Field(
+        "integer", "weight after which the canary is promoted", minimum=1, maximum=100
+    ),
     "interval": Field("duration", "time between analysis steps", minimum=0.1, maximum=3600),
     "threshold": Field("integer", "failed checks before rolling back", minimum=1),
-    "minSuccessRate": Field("number", "lowest acceptable success rate in percent", minimum=0,
-                            maximum=100),
+    "minSuccessRate": Field(
+        "number", "lowest acceptable success rate in percent", minimum=0, maximum=100
+    ),
     "maxLatencyP99": Field("duration", "highest acceptable p99 latency", minimum=0.001),
     "minRequests": Field("integer", "requests an interval needs before it is judged", minimum=0),
 }
@@ -95,13 +102,21 @@ ARTIFACT_FIELDS: dict[str, Field] = {
 }
 
 SPEC_FIELDS: dict[str, Field] = {
-    "handler": Field("string", "the function to call, as 'module:function' (e.g. 'main:handle')",
-                     required=True, check=_handler),
+    "handler": Field(
+        "string",
+        "the function to call, as 'module:function' (e.g. 'main:handle')",
+        required=True,
+        check=_handler,
+    ),
     "runtime": Field("string", "the language runtime, 'python' or 'python3.X'", check=_runtime),
     "env": Field("map", "environment variables for the function", check=_env),
     "timeout": Field("duration", "longest a request may take", minimum=0.001, maximum=3600),
-    "concurrency": Field("integer", "most requests one replica serves at once; 0 = no limit",
-                         minimum=0, maximum=10000),
+    "concurrency": Field(
+        "integer",
+        "most requests one replica serves at once; 0 = no limit",
+        minimum=0,
+        maximum=10000,
+    ),
     "visibility": Field("enum", "who may call it", choices=("public", "private")),
     "serviceAccount": Field("string", "the identity its replicas run as", check=_service_account),
     "scale": Field("object", "autoscaling settings", fields=SCALE_FIELDS),

@@ -25,11 +25,17 @@ def function(generation: int = 1, *, artifact: bool = True, **status: object) ->
 
 
 def revision(n: int, ready: str | None = None, generation: int | None = None) -> Revision:
-    meta = ObjectMeta(name=f"hello-{n:05d}", labels={"fnmesh.dev/function": "hello"},
-                      annotations={ANNOTATION_GENERATION: str(generation or n)})
+    meta = ObjectMeta(
+        name=f"hello-{n:05d}",
+        labels={"fnmesh.dev/function": "hello"},
+        annotations={ANNOTATION_GENERATION: str(generation or n)},
+    )
     conditions = [Condition("Ready", ready, "x", "why")] if ready else []  # type: ignore[arg-type]
-    return Revision(metadata=meta, spec=revision_spec_for(function()),
-                    status=RevisionStatus(conditions=conditions))
+    return Revision(
+        metadata=meta,
+        spec=revision_spec_for(function()),
+        status=RevisionStatus(conditions=conditions),
+    )
 
 
 def ready_reason(fn: Function) -> tuple[str, str | None]:
@@ -55,8 +61,9 @@ def test_a_new_generation_stamps_the_next_revision_and_starts_it() -> None:
 
 
 def test_an_already_stamped_generation_is_adopted_not_stamped_twice() -> None:
-    decided = plan(function(2), [revision(1, "True"), revision(2, None, generation=2)],
-                   url=None, now=NOW)
+    decided = plan(
+        function(2), [revision(1, "True"), revision(2, None, generation=2)], url=None, now=NOW
+    )
     assert decided.create is None
     assert decided.status.latest_created_revision == "hello-00002"
 
@@ -88,8 +95,12 @@ def test_a_failed_revision_is_reported_and_the_old_one_keeps_serving() -> None:
 
 
 def test_revision_numbers_never_repeat_after_deletes() -> None:
-    decided = plan(function(5, observed_generation=4, revision_count=7), [revision(7, "True")],
-                   url=None, now=NOW)
+    decided = plan(
+        function(5, observed_generation=4, revision_count=7),
+        [revision(7, "True")],
+        url=None,
+        now=NOW,
+    )
     assert decided.create is not None and decided.create.name == "hello-00008"
 
 

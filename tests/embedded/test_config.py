@@ -12,17 +12,22 @@ def test_defaults(tmp_path: Path) -> None:
 
 
 def test_file_then_environment_then_overrides(tmp_path: Path) -> None:
-    (tmp_path / "config.yaml").write_text("listen: {api_port: 9000, gateway_port: 9001}\n"
-                                          "runtime: {stop_timeout: 2s}\n")
-    config = load(tmp_path, env={"FNMESH_LISTEN_GATEWAY_PORT": "9002", "HOME": "/x"},
-                  overrides={"listen.api_port": 0})
+    (tmp_path / "config.yaml").write_text(
+        "listen: {api_port: 9000, gateway_port: 9001}\nruntime: {stop_timeout: 2s}\n"
+    )
+    config = load(
+        tmp_path,
+        env={"FNMESH_LISTEN_GATEWAY_PORT": "9002", "HOME": "/x"},
+        overrides={"listen.api_port": 0},
+    )
     assert (config.listen.api_port, config.listen.gateway_port) == (0, 9002)
     assert config.runtime.stop_timeout == 2.0
 
 
 def test_every_problem_is_reported(tmp_path: Path) -> None:
     (tmp_path / "config.yaml").write_text(
-        "listen: {api_port: lots, gateway_port: 70000}\nbuild: {max_fils: 1}\nnope: {}\n")
+        "listen: {api_port: lots, gateway_port: 70000}\nbuild: {max_fils: 1}\nnope: {}\n"
+    )
     with pytest.raises(ConfigError) as caught:
         load(tmp_path)
     text = str(caught.value)

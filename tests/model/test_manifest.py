@@ -37,13 +37,20 @@ rollout: {strategy: canary, stepWeight: 20, maxWeight: 60, interval: 10s}
     assert (spec.scale.min, spec.scale.max, spec.scale.metric) == (1, 5, "rps")
     assert spec.scale.scale_to_zero_grace_period == 60.0
     assert (spec.rollout.strategy, spec.rollout.step_weight, spec.rollout.interval) == (
-        "canary", 20, 10.0)
+        "canary",
+        20,
+        10.0,
+    )
 
 
 def test_defaults_fill_what_is_left_out() -> None:
     spec = parse_manifest("name: a\nhandler: main:handle\n").spec
     assert (spec.runtime, spec.timeout, spec.concurrency, spec.visibility) == (
-        "python", 30.0, 0, "public")
+        "python",
+        30.0,
+        0,
+        "public",
+    )
     assert spec.rollout.strategy == "immediate"
 
 
@@ -69,8 +76,11 @@ def test_defaults_fill_what_is_left_out() -> None:
         ("name: a\nhandler: m:f\nscale: {min: 3, max: 2}", "scale.min", "above scale.max"),
         ("name: a\nhandler: m:f\nscale: {metrc: rps}", "scale.metrc", "did you mean 'metric'"),
         ("name: a\nhandler: m:f\nhandlr: x", "handlr", "did you mean 'handler'"),
-        ("name: a\nhandler: m:f\nrollout: {stepWeight: 60, maxWeight: 50}",
-         "rollout.stepWeight", "above rollout.maxWeight"),
+        (
+            "name: a\nhandler: m:f\nrollout: {stepWeight: 60, maxWeight: 50}",
+            "rollout.stepWeight",
+            "above rollout.maxWeight",
+        ),
         ("name: a\nhandler: m:f\nserviceAccount: Bad_SA", "serviceAccount", "DNS-1123"),
     ],
 )
@@ -106,8 +116,12 @@ def test_function_resources_round_trip() -> None:
 
 
 def test_function_resources_must_agree_with_the_url() -> None:
-    body = {"apiVersion": "fnmesh.dev/v1alpha1", "kind": "Function",
-            "metadata": {"name": "a"}, "spec": {"handler": "m:f"}}
+    body = {
+        "apiVersion": "fnmesh.dev/v1alpha1",
+        "kind": "Function",
+        "metadata": {"name": "a"},
+        "spec": {"handler": "m:f"},
+    }
     with pytest.raises(ValidationError) as caught:
         parse_function(body, name="b", namespace="default")
     assert "metadata.name" in str(caught.value)

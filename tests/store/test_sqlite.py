@@ -8,8 +8,12 @@ from fnmesh.platform.store import Conflict, Event, Expired, NotFound, SqliteStor
 
 
 def fn(name: str, handler: str = "m:f", namespace: str = "default") -> dict[str, Any]:
-    return {"apiVersion": "fnmesh.dev/v1alpha1", "kind": "Function",
-            "metadata": {"name": name, "namespace": namespace}, "spec": {"handler": handler}}
+    return {
+        "apiVersion": "fnmesh.dev/v1alpha1",
+        "kind": "Function",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {"handler": handler},
+    }
 
 
 @pytest.fixture
@@ -99,7 +103,10 @@ async def test_watch_replays_then_follows_live_changes(store: SqliteStore) -> No
     store.delete("Function", "default", "a")
     events = await asyncio.wait_for(watcher, 5)
     assert [(e.type, e.name) for e in events] == [
-        ("ADDED", "a"), ("MODIFIED", "a"), ("DELETED", "a")]
+        ("ADDED", "a"),
+        ("MODIFIED", "a"),
+        ("DELETED", "a"),
+    ]
     assert [e.resource_version for e in events] == sorted(e.resource_version for e in events)
 
 

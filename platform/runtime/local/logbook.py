@@ -70,7 +70,7 @@ class LogBook:
         for line in self.tail(namespace, function, lines):
             yield line
         offset = path.stat().st_size if path.exists() else 0
-        pending = b""
+        pending: bytes = b""
         while True:
             event = self._changed.setdefault(path, asyncio.Event())
             try:
@@ -85,7 +85,7 @@ class LogBook:
                     data = pending + source.read(size - offset)
                 offset = size
                 *complete, pending = data.split(b"\n")
-                for line in complete:
-                    yield line.decode("utf-8", "replace")
+                for raw in complete:
+                    yield raw.decode("utf-8", "replace")
                 continue
             await event.wait()

@@ -70,26 +70,53 @@ class Replica:
         """Launch and wait until ready; raise ReplicaFailed when it cannot get there."""
         read_fd, write_fd = os.pipe()
         spec = self.spec
-        argv = [sys.executable, "-m", "fnmesh.functions", "--source", str(spec.source_dir),
-                "--handler", spec.handler, "--host", self.host, "--port", "0",
-                "--ready-fd", str(write_fd), "--concurrency", str(spec.concurrency)]
+        argv = [
+            sys.executable,
+            "-m",
+            "fnmesh.functions",
+            "--source",
+            str(spec.source_dir),
+            "--handler",
+            spec.handler,
+            "--host",
+            self.host,
+            "--port",
+            "0",
+            "--ready-fd",
+            str(write_fd),
+            "--concurrency",
+            str(spec.concurrency),
+        ]
         for site in spec.sites:
             argv += ["--site", str(site)]
-        env = {**_base_env(), **spec.env, "FNMESH_NAMESPACE": spec.namespace,
-               "FNMESH_FUNCTION": spec.function, "FNMESH_REVISION": spec.revision,
-               "FNMESH_REPLICA": self.name, "PYTHONUNBUFFERED": "1",
-               "PYTHONDONTWRITEBYTECODE": "1"}
+        env = {
+            **_base_env(),
+            **spec.env,
+            "FNMESH_NAMESPACE": spec.namespace,
+            "FNMESH_FUNCTION": spec.function,
+            "FNMESH_REVISION": spec.revision,
+            "FNMESH_REPLICA": self.name,
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
         try:
             self.process = await asyncio.create_subprocess_exec(
-                *argv, stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE, pass_fds=(write_fd,), env=env,
-                cwd=spec.source_dir, start_new_session=True,
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+                pass_fds=(write_fd,),
+                env=env,
+                cwd=spec.source_dir,
+                start_new_session=True,
             )
         finally:
             os.close(write_fd)
         assert self.process.stdout is not None and self.process.stderr is not None
-        self._pumps = [asyncio.create_task(self._pump(self.process.stdout, "stdout")),
-                       asyncio.create_task(self._pump(self.process.stderr, "stderr"))]
+        self._pumps = [
+            asyncio.create_task(self._pump(self.process.stdout, "stdout")),
+            asyncio.create_task(self._pump(self.process.stderr, "stderr")),
+        ]
         line = await self._read_ready(read_fd, ready_timeout)
         parts = line.split()
         if len(parts) != 2 or parts[0] != "ready" or not parts[1].isdigit():
@@ -108,8 +135,9 @@ class Replica:
         ready = asyncio.ensure_future(reader.readline())
         exited = asyncio.ensure_future(self.process.wait())
         try:
-            done, _ = await asyncio.wait({ready, exited}, timeout=timeout,
-                                         return_when=asyncio.FIRST_COMPLETED)
+            done, _ = await asyncio.wait(
+                {ready, exited}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+            )
         finally:
             transport.close()
         if ready in done and ready.result():

@@ -115,8 +115,12 @@ class RevisionSet:
         self.crashes = backoff.next_crashes(self.crashes, ran)
         self.restart_at = time.monotonic() + backoff.delay(self.crashes)
         self.failure = reason
-        log.warning("%s (restart %d in %.1fs)", reason.splitlines()[0], self.crashes,
-                    backoff.delay(self.crashes))
+        log.warning(
+            "%s (restart %d in %.1fs)",
+            reason.splitlines()[0],
+            self.crashes,
+            backoff.delay(self.crashes),
+        )
         self.runtime.publish(self)
 
     async def _stop(self, victims: list[Replica]) -> None:
@@ -135,13 +139,20 @@ class RevisionSet:
     def status(self) -> RevisionStatus:
         ready = [r for r in self.replicas if r.ready]
         replicas = [
-            ReplicaStatus(name=r.name, address=r.address, ready=r.ready, pid=r.pid,
-                          started_at=_iso(r.started_at), restarts=self.crashes)
+            ReplicaStatus(
+                name=r.name,
+                address=r.address,
+                ready=r.ready,
+                pid=r.pid,
+                started_at=_iso(r.started_at),
+                restarts=self.crashes,
+            )
             for r in self.replicas
         ]
         if ready:
-            cond = Condition("Ready", "True", "ReplicasReady",
-                             f"{len(ready)} of {self.desired} replicas ready")
+            cond = Condition(
+                "Ready", "True", "ReplicasReady", f"{len(ready)} of {self.desired} replicas ready"
+            )
         elif self.failure:
             cond = Condition("Ready", "False", "ReplicaFailed", self.failure)
         elif self.desired == 0:
@@ -149,15 +160,27 @@ class RevisionSet:
         else:
             cond = Condition("Ready", "Unknown", "Starting", "replicas are starting")
         conditions = set_condition(list(self.revision.status.conditions), cond)
-        return replace(self.revision.status, desired_replicas=self.desired,
-                       ready_replicas=len(ready), replicas=replicas, conditions=conditions)
+        return replace(
+            self.revision.status,
+            desired_replicas=self.desired,
+            ready_replicas=len(ready),
+            replicas=replicas,
+            conditions=conditions,
+        )
 
 
 class LocalRuntime:
     """The supervisor of all local replicas."""
 
-    def __init__(self, config: RuntimeConfig, store: Store, build_root: Path, logbook: LogBook,
-                 *, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        config: RuntimeConfig,
+        store: Store,
+        build_root: Path,
+        logbook: LogBook,
+        *,
+        host: str = "127.0.0.1",
+    ) -> None:
         self.config = config
         self.store = store
         self.build_root = build_root
@@ -190,10 +213,16 @@ class LocalRuntime:
         artifact = revision.spec.artifact
         source = self.build_root / "artifacts" / artifact.digest.removeprefix("sha256:")
         sites = (self.build_root / "envs" / artifact.environment,) if artifact.environment else ()
-        return LaunchSpec(namespace=revision.namespace, function=revision.spec.function,
-                          revision=revision.name, source_dir=source, handler=revision.spec.handler,
-                          sites=sites, env=dict(revision.spec.env),
-                          concurrency=revision.spec.concurrency)
+        return LaunchSpec(
+            namespace=revision.namespace,
+            function=revision.spec.function,
+            revision=revision.name,
+            source_dir=source,
+            handler=revision.spec.handler,
+            sites=sites,
+            env=dict(revision.spec.env),
+            concurrency=revision.spec.concurrency,
+        )
 
     def sink(self, revision: Revision) -> Callable[[str, str, str], None]:
         def write(replica: str, stream: str, line: str) -> None:
@@ -216,4 +245,3 @@ class LocalRuntime:
                 return
             except Conflict:
                 continue
-
