@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from fnmesh.platform.api import logs, resources, source
+from fnmesh.platform.api import logs, observe, resources, source
 from fnmesh.platform.api.auth import BearerAuth
 from fnmesh.platform.api.deps import ApiDeps
 from fnmesh.platform.api.errors import ApiError, failure
@@ -42,6 +42,8 @@ ROUTES = [
     Route(NS + "/functions/{name}/source", source.upload_source, methods=["POST"]),
     Route(NS + "/functions/{name}/builds/{build}/log", source.build_log, methods=["GET"]),
     Route(NS + "/functions/{name}/logs", logs.function_logs, methods=["GET"]),
+    Route(NS + "/functions/{name}/stats", observe.function_stats, methods=["GET"]),
+    Route(NS + "/functions/{name}/tap", observe.function_tap, methods=["GET"]),
     Route(NS + "/revisions", resources.list_revisions, methods=["GET"]),
     Route(NS + "/revisions/{name}", resources.get_revision, methods=["GET"]),
     Route(NS + "/trafficsplits/{name}", resources.get_traffic_split, methods=["GET"]),

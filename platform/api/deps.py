@@ -12,6 +12,8 @@ from fnmesh.platform.api.auth import Tokens
 from fnmesh.platform.build import Builder
 from fnmesh.platform.deploy import DeployService
 from fnmesh.platform.store import Store
+from fnmesh.platform.telemetry.tap import TapSessions
+from fnmesh.platform.telemetry.windows import Golden
 
 
 class Logs(Protocol):
@@ -22,6 +24,15 @@ class Logs(Protocol):
     def follow(self, namespace: str, function: str, lines: int) -> AsyncIterator[str]: ...
 
 
+class Telemetry(Protocol):
+    """Golden metrics and tap sessions (the telemetry hub is one)."""
+
+    @property
+    def taps(self) -> TapSessions: ...
+
+    def golden(self, namespace: str, revision: str, window: float) -> Golden | None: ...
+
+
 @dataclass(frozen=True, slots=True)
 class ApiDeps:
     store: Store
@@ -30,6 +41,7 @@ class ApiDeps:
     builder: Builder
     logbook: Logs
     max_bundle_bytes: int
+    telemetry: Telemetry | None = None
 
 
 def deps(request: Request) -> ApiDeps:

@@ -41,6 +41,20 @@ _OPERATIONS: list[tuple[str, str, str, str | None, str]] = [
     ),
     (NS + "/functions/{name}/builds/{build}/log", "get", "A build's log", None, "Text"),
     (NS + "/functions/{name}/logs", "get", "Replica output (tail, follow)", None, "Text"),
+    (
+        NS + "/functions/{name}/stats",
+        "get",
+        "Golden metrics per revision: RPS, success rate, p50/p95/p99 (?window=seconds)",
+        None,
+        "Stats",
+    ),
+    (
+        NS + "/functions/{name}/tap",
+        "get",
+        "Live requests as NDJSON events (?method=, ?path= prefix, ?revision=)",
+        None,
+        "TapEvents",
+    ),
     (NS + "/revisions", "get", "List revisions (filter: ?function=NAME)", None, "RevisionList"),
     (NS + "/revisions/{name}", "get", "Read a revision", None, "Revision"),
     (
@@ -52,7 +66,12 @@ _OPERATIONS: list[tuple[str, str, str, str | None, str]] = [
     ),
 ]
 
-_MEDIA = {"Bundle": "application/gzip", "BuildEvents": "application/x-ndjson", "Text": "text/plain"}
+_MEDIA = {
+    "Bundle": "application/gzip",
+    "BuildEvents": "application/x-ndjson",
+    "TapEvents": "application/x-ndjson",
+    "Text": "text/plain",
+}
 
 
 def _object(spec: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -141,6 +160,14 @@ def document() -> dict[str, Any]:
                 "TrafficSplit": _object(),
                 **lists,
                 "Health": {"type": "object", "properties": {"status": {"type": "string"}}},
+                "Stats": {
+                    "type": "object",
+                    "properties": {
+                        "function": {"type": "string"},
+                        "namespace": {"type": "string"},
+                        "revisions": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
                 "Status": {
                     "type": "object",
                     "properties": {

@@ -1,0 +1,157 @@
+"""The autoscaler's driver: collects load reports, decides, tells the runtime.
+
+Every ``tick_interval`` (2 s) it runs ``decide`` for every tracked revision; a poke from
+the activator (a request waiting at zero) runs the decision for that revision at once.
+Observations are stamped with the driver's own clock when they arrive, so a reporter's
+clock never moves the windows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from fnmesh.autoscaler.decide import KEEP, Decision, ScalerState, decide
+from fnmesh.autoscaler.settings import AutoscalerConfig, scaling_spec
+from fnmesh.autoscaler.spec import ScalingSpec
+from fnmesh.autoscaler.window import MetricWindow, Observation
+from fnmesh.platform.model import Revision
+
+log = logging.getLogger("fnmesh.autoscaler")
+Key = tuple[str, str]
+
+
+class Scaler(Protocol):
+    async def scale(self, revision: Revision, replicas: int) -> None: ...
+
+
+class ReadyCount(Protocol):
+    def __call__(self, namespace: str, revision: str) -> int: ...
+
+
+@dataclass(slots=True)
+class Tracked:
+    revision: Revision
+    spec: ScalingSpec
+    window: MetricWindow
+    state: ScalerState = field(default_factory=ScalerState)
+    last: Decision | None = None
+    desired: int | None = None
+    scale_events: int = 0
+
+
+class Autoscaler:
+    def __init__(
+        self,
+        scaler: Scaler,
+        ready: ReadyCount,
+        config: AutoscalerConfig,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.scaler = scaler
+        self.ready = ready
+        self.config = config
+        self.clock = clock
+        self.revisions: dict[Key, Tracked] = {}
+        self._pokes: asyncio.Queue[Key] = asyncio.Queue()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._lock = asyncio.Lock()
+
+    # -- what the controller and reporters call ------------------------------------------
+
+    async def track(self, revision: Revision) -> None:
+        """Scale ``revision`` from now on (its first decision starts at its initial scale)."""
+        key = (revision.namespace, revision.name)
+        spec = scaling_spec(revision, self.config)
+        current = self.revisions.get(key)
+        if current is None:
+            self.revisions[key] = Tracked(revision, spec, MetricWindow(spec.stable_window))
+            await self._decide(key)
+        elif current.spec != spec:
+            current.spec = spec
+            current.window.resize(spec.stable_window)
+            current.revision = revision
+
+    async def untrack(self, namespace: str, name: str) -> None:
+        self.revisions.pop((namespace, name), None)
+
+    def record(
+        self, namespace: str, revision: str, source: str, concurrency: float, rps: float
+    ) -> None:
+        tracked = self.revisions.get((namespace, revision))
+        if tracked is not None:
+            tracked.window.record(Observation(self.clock(), concurrency, rps, source))
+
+    def poke(self, namespace: str, revision: str) -> None:
+        """Demand at a revision with no capacity: decide now, not at the next tick."""
+        self._pokes.put_nowait((namespace, revision))
+
+    def decision(self, namespace: str, revision: str) -> Decision | None:
+        tracked = self.revisions.get((namespace, revision))
+        return tracked.last if tracked else None
+
+    # -- the loop ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._tasks = [
+            asyncio.create_task(self._ticks(), name="autoscaler ticks"),
+            asyncio.create_task(self._poked(), name="autoscaler pokes"),
+        ]
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _ticks(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.tick_interval)
+            for key in list(self.revisions):
+                try:
+                    await self._decide(key)
+                except Exception:
+                    log.exception("deciding the scale of %s/%s failed", *key)
+
+    async def _poked(self) -> None:
+        while True:
+            key = await self._pokes.get()
+            try:
+                await self._decide(key)
+            except Exception:
+                log.exception("deciding the scale of %s/%s failed", *key)
+
+    async def _decide(self, key: Key) -> None:
+        async with self._lock:
+            tracked = self.revisions.get(key)
+            if tracked is None:
+                return
+            ready = self.ready(*key)
+            decided = decide(tracked.spec, tracked.state, tracked.window, ready, self.clock())
+            tracked.state = decided.state
+            tracked.last = decided
+            if decided.desired_replicas == KEEP:
+                if tracked.desired is not None:
+                    return
+                wanted = max(ready, tracked.spec.bounded(tracked.spec.initial_scale))
+            else:
+                wanted = decided.desired_replicas
+            if wanted != tracked.desired:
+                log.info(
+                    "%s/%s: %s -> %d replicas (%s)",
+                    key[0],
+                    key[1],
+                    tracked.desired,
+                    wanted,
+                    decided.reason,
+                )
+                tracked.desired = wanted
+                tracked.scale_events += 1
+                await self.scaler.scale(tracked.revision, wanted)

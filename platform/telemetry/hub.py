@@ -1,0 +1,65 @@
+"""Fans each report out: load to the autoscaler, outcomes to the windows, taps to sessions."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from fnmesh.platform.telemetry.report import Report
+from fnmesh.platform.telemetry.tap import TapSessions
+from fnmesh.platform.telemetry.windows import Golden, OutcomeWindow
+
+Key = tuple[str, str]
+
+
+class LoadSink(Protocol):
+    def record(
+        self, namespace: str, revision: str, source: str, concurrency: float, rps: float
+    ) -> None: ...
+
+
+class TelemetryHub:
+    def __init__(
+        self,
+        load: LoadSink | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        retention: float = 600.0,
+    ) -> None:
+        self.load = load
+        self.clock = clock
+        self.retention = retention
+        self.taps = TapSessions()
+        self._outcomes: dict[Key, OutcomeWindow] = {}
+        self._functions: dict[Key, str] = {}  # revision -> function
+
+    def ingest(self, report: Report, *, interval: float = 1.0) -> dict[str, Any]:
+        """Take one report; return the reply for its sender (active tap filters)."""
+        now = self.clock()
+        key = (report.namespace, report.revision)
+        self._functions[key] = report.function
+        window = self._outcomes.get(key)
+        if window is None:
+            window = self._outcomes[key] = OutcomeWindow(self.retention)
+        window.record(report, now)
+        if self.load is not None:
+            self.load.record(
+                report.namespace,
+                report.revision,
+                report.source,
+                report.concurrency,
+                report.requests / interval if interval else 0.0,
+            )
+        if report.tap:
+            self.taps.deliver(report.namespace, report.function, report.tap)
+        filters = self.taps.wanted(report.namespace, report.function, report.revision)
+        return {"tap": {"filters": filters} if filters else None}
+
+    def golden(self, namespace: str, revision: str, window: float) -> Golden | None:
+        found = self._outcomes.get((namespace, revision))
+        return found.golden(window, self.clock()) if found else None
+
+    def forget(self, namespace: str, revision: str) -> None:
+        self._outcomes.pop((namespace, revision), None)
+        self._functions.pop((namespace, revision), None)
