@@ -1,0 +1,323 @@
+"""Desired Kubernetes objects for a function and its revisions: pure ``make_*`` functions.
+
+Each takes frozen inputs (a Function or Revision from the model, a ClusterConfig) and
+returns the object as a plain dict, ready to be created or compared with what the cluster
+holds. The operator decides *when* to apply them; nothing here reads the cluster.
+
+Ownership: objects of a whole function (its ServiceAccount, apex Service, TrafficSplit,
+TrafficTarget, HTTPRouteGroup) are controlled by the Function; a revision's Deployment and
+Service are controlled by that Revision (itself owned by the Function), so deleting a
+Function removes everything it caused and deleting a Revision removes only its replicas.
+
+A replica pod runs three containers:
+
+- ``fetch`` (init): downloads the revision's artifact from the platform's artifact service
+  (``<artifact_url>/artifacts/<digest>``, and its dependency environment from
+  ``<artifact_url>/environments/<key>`` when it has one) into an emptyDir, checks the
+  digest, authenticating with the pod's projected identity token;
+- ``function``: the runtime (``python -m fnmesh.functions``) serving the handler on
+  127.0.0.1:8080 only;
+- ``fnmesh-proxy``: the replica proxy (``python -m fnmesh.platform.mesh.proxy``) taking
+  inbound mTLS on 4143 and serving ``/ready``, ``/live`` and metrics on 4191; it gets its
+  certificate from the identity endpoint with the projected token (audience
+  ``identity.fnmesh.dev``) and is configured by ``FNMESH_*`` environment variables.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from fnmesh.platform.model.resources import LABEL_FUNCTION, LABEL_REVISION, Function, Revision
+from fnmesh.platform.runtime.kubernetes.config import ClusterConfig
+from fnmesh.platform.runtime.kubernetes.labels import (
+    function_labels,
+    metadata,
+    revision_labels,
+    service_account_name,
+)
+from fnmesh.platform.runtime.kubernetes.traffic import (
+    make_http_route_group,
+    make_traffic_split,
+    make_traffic_target,
+)
+
+__all__ = [
+    "make_deployment",
+    "make_http_route_group",
+    "make_root_service",
+    "make_service",
+    "make_service_account",
+    "make_traffic_split",
+    "make_traffic_target",
+]
+
+IDENTITY_AUDIENCE = "identity.fnmesh.dev"
+TOKEN_EXPIRATION_SECONDS = 3600
+TOKEN_DIR = "/var/run/secrets/fnmesh.dev/identity"
+TOKEN_FILE = f"{TOKEN_DIR}/token"
+ARTIFACT_DIR = "/fnmesh/artifact"
+SOURCE_DIR = f"{ARTIFACT_DIR}/source"
+SITE_DIR = f"{ARTIFACT_DIR}/site"
+RUNTIME_PORT = 8080
+INBOUND_PORT = 4143
+ADMIN_PORT = 4191
+SERVICE_PORT = 80
+GRACE_SECONDS = 10
+RUNTIME_CONTAINER = "function"
+PROXY_CONTAINER = "fnmesh-proxy"
+FETCH_CONTAINER = "fetch"
+LINKERD_INJECT = "linkerd.io/inject"
+
+
+# -- a revision's replicas --------------------------------------------------------------
+
+
+def make_deployment(
+    revision: Revision, cfg: ClusterConfig, *, replicas: int | None = None
+) -> dict[str, Any]:
+    """The Deployment running ``revision``'s replicas.
+
+    ``replicas`` is the count to create it with (the revision's initial scale). Leave it
+    None when updating an existing Deployment: ``spec.replicas`` is then left out, so
+    applying the object never undoes what the autoscaler set through ``deployments/scale``.
+    """
+    if replicas is not None and replicas < 0:
+        raise ValueError(f"replicas must be 0 or more, not {replicas}")
+    annotations = {LINKERD_INJECT: "enabled"} if cfg.mesh == "linkerd" else {}
+    pod_spec: dict[str, Any] = {
+        "serviceAccountName": _account(revision),
+        "automountServiceAccountToken": False,
+        "enableServiceLinks": False,
+        "terminationGracePeriodSeconds": math.ceil(revision.spec.timeout) + GRACE_SECONDS,
+        "securityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": cfg.run_as_user,
+            "runAsGroup": cfg.run_as_user,
+            "fsGroup": cfg.run_as_user,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "initContainers": [_fetch_container(revision, cfg)],
+        "containers": [_runtime_container(revision, cfg), _proxy_container(revision, cfg)],
+        "volumes": [
+            {"name": "artifact", "emptyDir": {}},
+            {"name": "function-tmp", "emptyDir": {}},
+            {"name": "proxy-tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}},
+            {
+                "name": "identity-token",
+                "projected": {
+                    "sources": [
+                        {
+                            "serviceAccountToken": {
+                                "audience": IDENTITY_AUDIENCE,
+                                "expirationSeconds": TOKEN_EXPIRATION_SECONDS,
+                                "path": "token",
+                            }
+                        }
+                    ]
+                },
+            },
+        ],
+    }
+    template_meta: dict[str, Any] = {"labels": revision_labels(revision)}
+    if annotations:
+        template_meta["annotations"] = annotations
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": metadata(revision.name, revision, revision_labels(revision)),
+        "spec": {
+            **({"replicas": replicas} if replicas is not None else {}),
+            "selector": {"matchLabels": {LABEL_REVISION: revision.name}},
+            "template": {"metadata": template_meta, "spec": pod_spec},
+        },
+    }
+
+
+def _account(revision: Revision) -> str:
+    return revision.spec.service_account or revision.spec.function
+
+
+def _security_context() -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "readOnlyRootFilesystem": True,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def _env(values: dict[str, str]) -> list[dict[str, Any]]:
+    return [{"name": name, "value": value} for name, value in values.items()]
+
+
+def _field_env(name: str, path: str) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}}
+
+
+def _fetch_container(revision: Revision, cfg: ClusterConfig) -> dict[str, Any]:
+    artifact = revision.spec.artifact
+    args = [
+        "--url", f"{cfg.artifact_url}/artifacts/{artifact.digest}",
+        "--digest", artifact.digest,
+        "--dest", SOURCE_DIR,
+        "--token-file", TOKEN_FILE,
+    ]  # fmt: skip
+    if artifact.environment:
+        args += [
+            "--environment-url", f"{cfg.artifact_url}/environments/{artifact.environment}",
+            "--environment-dest", SITE_DIR,
+        ]  # fmt: skip
+    return {
+        "name": FETCH_CONTAINER,
+        "image": cfg.runtime_image,
+        "imagePullPolicy": cfg.pull_policy,
+        "command": ["python", "-m", "fnmesh.functions.fetch"],
+        "args": args,
+        "resources": {"requests": {"cpu": cfg.runtime_cpu, "memory": cfg.runtime_memory}},
+        "securityContext": _security_context(),
+        "volumeMounts": [
+            {"name": "artifact", "mountPath": ARTIFACT_DIR},
+            {"name": "identity-token", "mountPath": TOKEN_DIR, "readOnly": True},
+            {"name": "function-tmp", "mountPath": "/tmp"},
+        ],
+    }
+
+
+def _runtime_container(revision: Revision, cfg: ClusterConfig) -> dict[str, Any]:
+    spec = revision.spec
+    args = [
+        "--source",
+        SOURCE_DIR,
+        "--handler",
+        spec.handler,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(RUNTIME_PORT),
+    ]
+    if spec.artifact.environment:
+        args += ["--site", SITE_DIR]
+    if spec.concurrency > 0:
+        args += ["--concurrency", str(spec.concurrency)]
+    env = {name: spec.env[name] for name in sorted(spec.env)}
+    env |= {"PORT": str(RUNTIME_PORT), "PYTHONDONTWRITEBYTECODE": "1", "PYTHONUNBUFFERED": "1"}
+    return {
+        "name": RUNTIME_CONTAINER,
+        "image": cfg.runtime_image,
+        "imagePullPolicy": cfg.pull_policy,
+        "command": ["python", "-m", "fnmesh.functions"],
+        "args": args,
+        "env": _env(env),
+        "resources": {"requests": {"cpu": cfg.runtime_cpu, "memory": cfg.runtime_memory}},
+        "securityContext": _security_context(),
+        "volumeMounts": [
+            {"name": "artifact", "mountPath": ARTIFACT_DIR, "readOnly": True},
+            {"name": "function-tmp", "mountPath": "/tmp"},
+        ],
+    }
+
+
+def _proxy_container(revision: Revision, cfg: ClusterConfig) -> dict[str, Any]:
+    spec = revision.spec
+    env = {
+        "FNMESH_PROXY_INBOUND_PORT": str(INBOUND_PORT),
+        "FNMESH_PROXY_ADMIN_PORT": str(ADMIN_PORT),
+        "FNMESH_PROXY_UPSTREAM": f"127.0.0.1:{RUNTIME_PORT}",
+        "FNMESH_PROXY_INBOUND_TLS": "true" if cfg.inbound_tls else "false",
+        "FNMESH_FUNCTION": spec.function,
+        "FNMESH_REVISION": revision.name,
+        "FNMESH_NAMESPACE": revision.namespace,
+        "FNMESH_CONCURRENCY": str(spec.concurrency),
+        "FNMESH_TIMEOUT": f"{spec.timeout:g}",
+        "FNMESH_VISIBILITY": spec.visibility,
+        "FNMESH_IDENTITY": cfg.identity(_account(revision), revision.namespace),
+        "FNMESH_IDENTITY_URL": cfg.identity_url,
+        "FNMESH_IDENTITY_TOKEN_FILE": TOKEN_FILE,
+        "FNMESH_AUTOSCALER_URL": cfg.autoscaler_url,
+        "PYTHONDONTWRITEBYTECODE": "1",
+    }
+    if cfg.trust_anchors:
+        env["FNMESH_TRUST_ANCHORS"] = cfg.trust_anchors
+    return {
+        "name": PROXY_CONTAINER,
+        "image": cfg.proxy_image,
+        "imagePullPolicy": cfg.pull_policy,
+        "command": ["python", "-m", "fnmesh.platform.mesh.proxy"],
+        "ports": [
+            {"name": "http", "containerPort": INBOUND_PORT, "protocol": "TCP"},
+            {"name": "admin", "containerPort": ADMIN_PORT, "protocol": "TCP"},
+        ],
+        "env": [
+            *_env(env),
+            _field_env("FNMESH_POD_NAME", "metadata.name"),
+            _field_env("FNMESH_POD_IP", "status.podIP"),
+        ],
+        "readinessProbe": {
+            "httpGet": {"path": "/ready", "port": ADMIN_PORT},
+            "periodSeconds": 1,
+            "timeoutSeconds": 1,
+            "failureThreshold": 3,
+        },
+        "livenessProbe": {
+            "httpGet": {"path": "/live", "port": ADMIN_PORT},
+            "periodSeconds": 10,
+            "timeoutSeconds": 2,
+            "failureThreshold": 3,
+        },
+        "resources": {"requests": {"cpu": cfg.proxy_cpu, "memory": cfg.proxy_memory}},
+        "securityContext": _security_context(),
+        "volumeMounts": [
+            {"name": "identity-token", "mountPath": TOKEN_DIR, "readOnly": True},
+            {"name": "proxy-tmp", "mountPath": "/tmp"},
+        ],
+    }
+
+
+def make_service(revision: Revision) -> dict[str, Any]:
+    """The Service in front of one revision's replica proxies: a TrafficSplit backend."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(revision.name, revision, revision_labels(revision)),
+        "spec": {
+            "selector": {LABEL_REVISION: revision.name},
+            "ports": [_http_port()],
+        },
+    }
+
+
+def _http_port() -> dict[str, Any]:
+    return {"name": "http", "port": SERVICE_PORT, "targetPort": INBOUND_PORT, "protocol": "TCP"}
+
+
+# -- a function's objects ---------------------------------------------------------------
+
+
+def make_service_account(function: Function) -> dict[str, Any]:
+    """The ServiceAccount the function's replicas run as; it names their mesh identity.
+
+    Only for the function's own account: when ``spec.serviceAccount`` names an account
+    that exists already, the operator leaves that one alone.
+    """
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": metadata(
+            service_account_name(function), function, function_labels(function.name)
+        ),
+        "automountServiceAccountToken": False,
+    }
+
+
+def make_root_service(function: Function) -> dict[str, Any]:
+    """The apex Service of the function's TrafficSplit; it selects every revision's pods."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(function.name, function, function_labels(function.name)),
+        "spec": {
+            "selector": {LABEL_FUNCTION: function.name},
+            "ports": [_http_port()],
+        },
+    }

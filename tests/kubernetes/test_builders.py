@@ -1,0 +1,528 @@
+"""Desired-state builders: given these objects, expect these fields; every object valid."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+
+from fnmesh.platform.model import (
+    Artifact,
+    Function,
+    FunctionSpec,
+    ObjectMeta,
+    Revision,
+    RevisionSpec,
+)
+from fnmesh.platform.runtime.kubernetes import (
+    ClusterConfig,
+    make_deployment,
+    make_http_route_group,
+    make_root_service,
+    make_service,
+    make_service_account,
+    make_traffic_split,
+    make_traffic_target,
+)
+from fnmesh.platform.runtime.kubernetes.traffic import parse_identity
+
+Validate = Callable[[dict[str, Any]], None]
+DIGEST = "sha256:" + "ab" * 32
+FUNCTION_UID = "7f1c9a52-0000-4000-8000-000000000001"
+REVISION_UID = "7f1c9a52-0000-4000-8000-000000000002"
+GATEWAY = "fnmesh-gateway.fnmesh-system.serviceaccount.identity.fnmesh.local"
+ACTIVATOR = "fnmesh-activator.fnmesh-system.serviceaccount.identity.fnmesh.local"
+
+
+def function(**spec: Any) -> Function:
+    return Function(
+        metadata=ObjectMeta(name="hello", namespace="team-a", uid=FUNCTION_UID),
+        spec=FunctionSpec(**{"handler": "main:handle", **spec}),
+    )
+
+
+def revision(**spec: Any) -> Revision:
+    values: dict[str, Any] = {
+        "function": "hello",
+        "handler": "main:handle",
+        "artifact": Artifact(digest=DIGEST, build="b-1"),
+        "service_account": "hello",
+        **spec,
+    }
+    return Revision(
+        metadata=ObjectMeta(name="hello-00002", namespace="team-a", uid=REVISION_UID),
+        spec=RevisionSpec(**values),
+    )
+
+
+def container(deployment: dict[str, Any], name: str) -> dict[str, Any]:
+    pod = deployment["spec"]["template"]["spec"]
+    found = [c for c in pod["containers"] + pod.get("initContainers", []) if c["name"] == name]
+    assert len(found) == 1, f"expected one container {name!r}"
+    return found[0]
+
+
+def env(item: dict[str, Any]) -> dict[str, str]:
+    return {e["name"]: e.get("value", "<from>") for e in item.get("env", [])}
+
+
+def mounts(item: dict[str, Any]) -> dict[str, str]:
+    return {m["mountPath"]: m["name"] for m in item.get("volumeMounts", [])}
+
+
+def arg_after(item: dict[str, Any], flag: str) -> str | None:
+    args = item.get("args", [])
+    return args[args.index(flag) + 1] if flag in args else None
+
+
+# -- Deployment -------------------------------------------------------------------------
+
+DEPLOYMENT_CASES: list[tuple[str, dict[str, Any], dict[str, Any], Any]] = [
+    # (what, revision spec, cluster config, expected {probe: value})
+    ("grace is the timeout plus 10 s", {"timeout": 30.0}, {}, {"grace": 40}),
+    ("a fractional timeout rounds up", {"timeout": 2.5}, {}, {"grace": 13}),
+    ("no concurrency limit: no flag", {"concurrency": 0}, {}, {"concurrency": None}),
+    ("a concurrency limit reaches the runtime", {"concurrency": 4}, {}, {"concurrency": "4"}),
+    (
+        "the handler reaches the runtime",
+        {"handler": "pkg.app:serve"},
+        {},
+        {"handler": "pkg.app:serve"},
+    ),
+    ("no dependency environment: no site dir", {}, {}, {"site": None, "environment_url": None}),
+    (
+        "a dependency environment is fetched and used",
+        {"artifact": Artifact(digest=DIGEST, environment="env-1")},
+        {"artifact_url": "http://artifacts.example:9000"},
+        {
+            "site": "/fnmesh/artifact/site",
+            "environment_url": "http://artifacts.example:9000/environments/env-1",
+        },
+    ),
+    (
+        "the artifact comes from the artifact service",
+        {},
+        {"artifact_url": "http://fnmesh-api.platform.svc:8081"},
+        {"artifact_url": f"http://fnmesh-api.platform.svc:8081/artifacts/{DIGEST}"},
+    ),
+    (
+        "images and pull policy come from the config",
+        {},
+        {
+            "runtime_image": "reg.example/rt:1",
+            "proxy_image": "reg.example/pl:1",
+            "pull_policy": "Always",
+        },
+        {
+            "images": ("reg.example/rt:1", "reg.example/rt:1", "reg.example/pl:1"),
+            "pull": {"Always"},
+        },
+    ),
+    (
+        "the identity names the service account",
+        {"service_account": "billing"},
+        {"trust_domain": "corp.local"},
+        {"identity": "billing.team-a.serviceaccount.identity.corp.local", "account": "billing"},
+    ),
+    (
+        "fnmesh mesh: the proxy terminates mTLS, no injection",
+        {},
+        {"mesh": "fnmesh"},
+        {"inbound_tls": "true", "annotations": {}},
+    ),
+    (
+        "linkerd mesh: linkerd injects and secures, the proxy listens plain",
+        {},
+        {"mesh": "linkerd"},
+        {"inbound_tls": "false", "annotations": {"linkerd.io/inject": "enabled"}},
+    ),
+    (
+        "requests come from the config",
+        {},
+        {
+            "runtime_cpu": "100m",
+            "runtime_memory": "128Mi",
+            "proxy_cpu": "20m",
+            "proxy_memory": "48Mi",
+        },
+        {"requests": ({"cpu": "100m", "memory": "128Mi"}, {"cpu": "20m", "memory": "48Mi"})},
+    ),
+    (
+        "trust anchors are passed when set",
+        {},
+        {"trust_anchors": "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n"},
+        {"anchors": True},
+    ),
+    ("no trust anchors: no variable", {}, {}, {"anchors": False}),
+]
+
+
+def probe(deployment: dict[str, Any], what: str) -> Any:
+    pod = deployment["spec"]["template"]["spec"]
+    fetch = container(deployment, "fetch")
+    runtime = container(deployment, "function")
+    proxy = container(deployment, "fnmesh-proxy")
+    return {
+        "grace": lambda: pod["terminationGracePeriodSeconds"],
+        "concurrency": lambda: arg_after(runtime, "--concurrency"),
+        "handler": lambda: arg_after(runtime, "--handler"),
+        "site": lambda: arg_after(runtime, "--site"),
+        "environment_url": lambda: arg_after(fetch, "--environment-url"),
+        "artifact_url": lambda: arg_after(fetch, "--url"),
+        "images": lambda: (fetch["image"], runtime["image"], proxy["image"]),
+        "pull": lambda: {c["imagePullPolicy"] for c in (fetch, runtime, proxy)},
+        "identity": lambda: env(proxy)["FNMESH_IDENTITY"],
+        "account": lambda: pod["serviceAccountName"],
+        "inbound_tls": lambda: env(proxy)["FNMESH_PROXY_INBOUND_TLS"],
+        "annotations": lambda: deployment["spec"]["template"]["metadata"].get("annotations", {}),
+        "requests": lambda: (runtime["resources"]["requests"], proxy["resources"]["requests"]),
+        "anchors": lambda: "FNMESH_TRUST_ANCHORS" in env(proxy),
+    }[what]()
+
+
+@pytest.mark.parametrize(
+    ("what", "spec", "config", "expected"),
+    DEPLOYMENT_CASES,
+    ids=[case[0] for case in DEPLOYMENT_CASES],
+)
+def test_deployment_table(
+    what: str,
+    spec: dict[str, Any],
+    config: dict[str, Any],
+    expected: dict[str, Any],
+    validate: Validate,
+) -> None:
+    deployment = make_deployment(revision(**spec), ClusterConfig(**config), replicas=1)
+    validate(deployment)
+    assert {key: probe(deployment, key) for key in expected} == expected
+
+
+def test_deployment_runs_the_runtime_behind_the_proxy(validate: Validate) -> None:
+    rev = revision(env={"GREETING": "hi", "A_FIRST": "1"}, concurrency=2)
+    deployment = make_deployment(rev, ClusterConfig(), replicas=3)
+    validate(deployment)
+    assert deployment["metadata"]["name"] == "hello-00002"
+    assert deployment["metadata"]["namespace"] == "team-a"
+    assert deployment["spec"]["replicas"] == 3
+    pod = deployment["spec"]["template"]["spec"]
+    assert [c["name"] for c in pod["initContainers"]] == ["fetch"]
+    assert [c["name"] for c in pod["containers"]] == ["function", "fnmesh-proxy"]
+
+    fetch = container(deployment, "fetch")
+    assert fetch["command"] == ["python", "-m", "fnmesh.functions.fetch"]
+    assert arg_after(fetch, "--digest") == DIGEST
+    assert arg_after(fetch, "--dest") == "/fnmesh/artifact/source"
+    assert mounts(fetch)["/fnmesh/artifact"] == "artifact"
+
+    runtime = container(deployment, "function")
+    assert runtime["command"] == ["python", "-m", "fnmesh.functions"]
+    assert arg_after(runtime, "--source") == "/fnmesh/artifact/source"
+    assert (arg_after(runtime, "--host"), arg_after(runtime, "--port")) == ("127.0.0.1", "8080")
+    assert list(env(runtime))[:2] == ["A_FIRST", "GREETING"]  # the function's own, sorted
+    assert env(runtime)["PORT"] == "8080"
+    assert "ports" not in runtime  # loopback only: reachable through the proxy alone
+    assert mounts(runtime) == {"/fnmesh/artifact": "artifact", "/tmp": "function-tmp"}
+    assert [m["readOnly"] for m in runtime["volumeMounts"] if m["name"] == "artifact"] == [True]
+
+    proxy = container(deployment, "fnmesh-proxy")
+    assert proxy["command"] == ["python", "-m", "fnmesh.platform.mesh.proxy"]
+    assert {p["name"]: p["containerPort"] for p in proxy["ports"]} == {"http": 4143, "admin": 4191}
+    assert proxy["readinessProbe"]["httpGet"] == {"path": "/ready", "port": 4191}
+    assert proxy["livenessProbe"]["httpGet"] == {"path": "/live", "port": 4191}
+    proxy_env = env(proxy)
+    assert proxy_env["FNMESH_PROXY_INBOUND_PORT"] == "4143"
+    assert proxy_env["FNMESH_PROXY_ADMIN_PORT"] == "4191"
+    assert proxy_env["FNMESH_PROXY_UPSTREAM"] == "127.0.0.1:8080"
+    assert proxy_env["FNMESH_REVISION"] == "hello-00002"
+    assert proxy_env["FNMESH_CONCURRENCY"] == "2"
+    assert proxy_env["FNMESH_IDENTITY_TOKEN_FILE"] == "/var/run/secrets/fnmesh.dev/identity/token"
+    assert proxy_env["FNMESH_POD_NAME"] == "<from>"
+    assert "preStop" not in str(proxy)  # the proxy drains on SIGTERM by itself
+
+
+def test_deployment_projects_an_identity_token_for_the_proxy_only() -> None:
+    deployment = make_deployment(revision(), ClusterConfig())
+    pod = deployment["spec"]["template"]["spec"]
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    token = volumes["identity-token"]["projected"]["sources"][0]["serviceAccountToken"]
+    assert token == {"audience": "identity.fnmesh.dev", "expirationSeconds": 3600, "path": "token"}
+    token_dir = "/var/run/secrets/fnmesh.dev/identity"
+    assert mounts(container(deployment, "fnmesh-proxy"))[token_dir] == "identity-token"
+    assert token_dir not in mounts(container(deployment, "function"))
+    assert pod["automountServiceAccountToken"] is False  # no API credentials in the pod
+
+
+def test_deployment_is_locked_down() -> None:
+    deployment = make_deployment(revision(), ClusterConfig(run_as_user=1001))
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] == 1001
+    for item in pod["containers"] + pod["initContainers"]:
+        context = item["securityContext"]
+        assert context["runAsNonRoot"] is True, item["name"]
+        assert context["readOnlyRootFilesystem"] is True, item["name"]
+        assert context["allowPrivilegeEscalation"] is False, item["name"]
+        assert context["capabilities"] == {"drop": ["ALL"]}, item["name"]
+        assert set(item["resources"]["requests"]) == {"cpu", "memory"}, item["name"]
+
+
+def test_deployment_labels_select_its_own_pods() -> None:
+    deployment = make_deployment(revision(), ClusterConfig())
+    labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert labels["fnmesh.dev/function"] == "hello"
+    assert labels["fnmesh.dev/revision"] == "hello-00002"
+    assert labels["app.kubernetes.io/name"] == "hello"
+    assert labels["app.kubernetes.io/instance"] == "hello-00002"
+    assert labels["app.kubernetes.io/part-of"] == "fnmesh"
+    assert labels["app.kubernetes.io/managed-by"] == "fnmesh-operator"
+    selector = deployment["spec"]["selector"]["matchLabels"]
+    assert selector.items() <= labels.items()
+    assert deployment["metadata"]["labels"] == labels
+    assert deployment["metadata"]["labels"] is not labels  # no shared, mutable parts
+
+
+def test_deployment_without_replicas_leaves_scaling_to_the_autoscaler() -> None:
+    assert "replicas" not in make_deployment(revision(), ClusterConfig())["spec"]
+    assert make_deployment(revision(), ClusterConfig(), replicas=0)["spec"]["replicas"] == 0
+    with pytest.raises(ValueError, match="replicas must be 0 or more"):
+        make_deployment(revision(), ClusterConfig(), replicas=-1)
+
+
+# -- ownership --------------------------------------------------------------------------
+
+
+def owner(obj: dict[str, Any]) -> dict[str, Any]:
+    (reference,) = obj["metadata"]["ownerReferences"]
+    return dict(reference)
+
+
+OWNED_CASES = [
+    ("deployment", lambda: make_deployment(revision(), ClusterConfig()), "Revision", REVISION_UID),
+    ("revision service", lambda: make_service(revision()), "Revision", REVISION_UID),
+    ("service account", lambda: make_service_account(function()), "Function", FUNCTION_UID),
+    ("apex service", lambda: make_root_service(function()), "Function", FUNCTION_UID),
+    (
+        "traffic split",
+        lambda: make_traffic_split(function(), [("hello-00002", 100)]),
+        "Function",
+        FUNCTION_UID,
+    ),
+    (
+        "traffic target",
+        lambda: make_traffic_target(function(), [GATEWAY]),
+        "Function",
+        FUNCTION_UID,
+    ),
+    ("route group", lambda: make_http_route_group(function()), "Function", FUNCTION_UID),
+]
+
+
+@pytest.mark.parametrize(
+    ("what", "build", "kind", "uid"), OWNED_CASES, ids=[case[0] for case in OWNED_CASES]
+)
+def test_every_object_is_controlled_by_its_owner(
+    what: str, build: Any, kind: str, uid: str, validate: Validate
+) -> None:
+    obj = build()
+    validate(obj)
+    name = "hello-00002" if kind == "Revision" else "hello"
+    assert owner(obj) == {
+        "apiVersion": "fnmesh.dev/v1alpha1",
+        "kind": kind,
+        "name": name,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+    assert obj["metadata"]["namespace"] == "team-a"
+    assert obj["metadata"]["labels"]["fnmesh.dev/function"] == "hello"
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda r, f: make_deployment(r, ClusterConfig()),
+        lambda r, f: make_service(r),
+        lambda r, f: make_service_account(f),
+        lambda r, f: make_root_service(f),
+        lambda r, f: make_traffic_split(f, [("hello-00001", 100)]),
+        lambda r, f: make_traffic_target(f, []),
+        lambda r, f: make_http_route_group(f),
+    ],
+)
+def test_an_owner_without_uid_is_refused(build: Any) -> None:
+    rev = dataclasses.replace(
+        revision(), metadata=ObjectMeta(name="hello-00002", namespace="team-a")
+    )
+    fn = dataclasses.replace(function(), metadata=ObjectMeta(name="hello", namespace="team-a"))
+    with pytest.raises(ValueError, match=r"team-a/hello(-00002)? has no metadata.uid"):
+        build(rev, fn)
+
+
+# -- Services and the ServiceAccount ----------------------------------------------------
+
+
+def test_revision_service_targets_the_proxy_inbound_port(validate: Validate) -> None:
+    service = make_service(revision())
+    validate(service)
+    assert service["metadata"]["name"] == "hello-00002"
+    assert service["spec"]["selector"] == {"fnmesh.dev/revision": "hello-00002"}
+    assert service["spec"]["ports"] == [
+        {"name": "http", "port": 80, "targetPort": 4143, "protocol": "TCP"}
+    ]
+
+
+def test_apex_service_selects_every_revision(validate: Validate) -> None:
+    service = make_root_service(function())
+    validate(service)
+    assert service["metadata"]["name"] == "hello"
+    assert service["spec"]["selector"] == {"fnmesh.dev/function": "hello"}
+    assert [(p["name"], p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [
+        ("http", 80, 4143)
+    ]
+
+
+@pytest.mark.parametrize(("account", "expected"), [(None, "hello"), ("billing", "billing")])
+def test_service_account_is_the_functions_own(
+    account: str | None, expected: str, validate: Validate
+) -> None:
+    obj = make_service_account(function(service_account=account))
+    validate(obj)
+    assert obj["metadata"]["name"] == expected
+    assert obj["automountServiceAccountToken"] is False
+
+
+# -- SMI objects ------------------------------------------------------------------------
+
+SPLIT_CASES = [
+    ("one revision takes everything", [("hello-00001", 100)]),
+    ("a canary", [("hello-00001", 90), ("hello-00002", 10)]),
+    ("a finished canary keeps a zero backend", [("hello-00001", 0), ("hello-00002", 100)]),
+]
+
+
+@pytest.mark.parametrize(("what", "backends"), SPLIT_CASES, ids=[c[0] for c in SPLIT_CASES])
+def test_traffic_split_table(
+    what: str, backends: list[tuple[str, int]], validate: Validate
+) -> None:
+    split = make_traffic_split(function(), backends)
+    validate(split)
+    assert split["apiVersion"] == "split.smi-spec.io/v1alpha4"
+    assert split["metadata"]["name"] == "hello"
+    assert split["spec"]["service"] == "hello"
+    assert split["spec"]["backends"] == [{"service": s, "weight": w} for s, w in backends]
+
+
+def test_traffic_split_in_the_version_linkerd_serves(validate: Validate) -> None:
+    split = make_traffic_split(
+        function(), [("hello-00001", 100)], api_version="split.smi-spec.io/v1alpha2"
+    )
+    validate(split)
+    assert split["apiVersion"] == "split.smi-spec.io/v1alpha2"
+
+
+@pytest.mark.parametrize(
+    ("backends", "message"),
+    [
+        ([], "needs at least one backend"),
+        ([("hello-00001", -1)], r"backends\[0\] \(hello-00001\): weight must be"),
+        ([("hello-00001", 0), ("hello-00002", 0)], "only zero weights"),
+        ([("hello-00001", 100), ("Bad_Name", 0)], r"backends\[1\]: backend service 'Bad_Name'"),
+        ([("hello-00001", True)], "weight must be a whole number"),
+    ],
+)
+def test_traffic_split_refuses_bad_backends(backends: list[Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        make_traffic_split(function(), backends)
+
+
+def test_traffic_target_lets_the_allowed_service_accounts_in(validate: Validate) -> None:
+    caller = "checkout.shop.serviceaccount.identity.fnmesh.local"
+    target = make_traffic_target(
+        function(service_account="billing"), [GATEWAY, ACTIVATOR, caller, GATEWAY]
+    )
+    validate(target)
+    assert target["apiVersion"] == "access.smi-spec.io/v1alpha3"
+    assert target["spec"]["destination"] == {
+        "kind": "ServiceAccount",
+        "name": "billing",
+        "namespace": "team-a",
+    }
+    assert target["spec"]["sources"] == [
+        {"kind": "ServiceAccount", "name": "fnmesh-gateway", "namespace": "fnmesh-system"},
+        {"kind": "ServiceAccount", "name": "fnmesh-activator", "namespace": "fnmesh-system"},
+        {"kind": "ServiceAccount", "name": "checkout", "namespace": "shop"},
+    ]
+    assert target["spec"]["rules"] == [
+        {"kind": "HTTPRouteGroup", "name": "hello", "matches": ["all"]}
+    ]
+    route_group = make_http_route_group(function())
+    validate(route_group)
+    assert route_group["metadata"]["name"] == target["spec"]["rules"][0]["name"]
+    assert [m["name"] for m in route_group["spec"]["matches"]] == ["all"]
+
+
+def test_traffic_target_with_nobody_allowed(validate: Validate) -> None:
+    target = make_traffic_target(function(), [])
+    validate(target)
+    assert target["spec"]["sources"] == []
+
+
+@pytest.mark.parametrize(
+    ("identity", "message"),
+    [
+        ("fnmesh-gateway", "is not a mesh identity"),
+        ("a.b.c.d", "is not a mesh identity"),
+        ("Gateway.fnmesh-system.serviceaccount.identity.fnmesh.local", "not a DNS-1123 label"),
+    ],
+)
+def test_traffic_target_refuses_what_is_not_an_identity(identity: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message) as caught:
+        make_traffic_target(function(), [GATEWAY, identity])
+    assert str(caught.value).startswith("allowed[1]: ")
+
+
+def test_identity_round_trip() -> None:
+    config = ClusterConfig(trust_domain="corp.example")
+    identity = config.identity("fnmesh-gateway", "fnmesh-system")
+    assert identity == "fnmesh-gateway.fnmesh-system.serviceaccount.identity.corp.example"
+    assert parse_identity(identity) == ("fnmesh-gateway", "fnmesh-system")
+
+
+# -- the validation itself --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("break_it", "error"),
+    [
+        (
+            lambda: {**make_service(revision()), "spec": {"selektor": {}}},
+            kubernetes_validate.ValidationError,
+        ),
+        (
+            lambda: {**make_deployment(revision(), ClusterConfig()), "replicas": 1},
+            kubernetes_validate.ValidationError,
+        ),
+        (
+            lambda: {
+                **make_traffic_split(function(), [("hello-00001", 100)]),
+                "spec": {"service": "hello", "backends": [{"service": "a", "weight": "x"}]},
+            },
+            jsonschema.ValidationError,
+        ),
+        (
+            lambda: {**make_traffic_target(function(), []), "spec": {"sources": []}},
+            jsonschema.ValidationError,
+        ),
+        (lambda: {**make_http_route_group(function()), "extra": True}, jsonschema.ValidationError),
+    ],
+)
+def test_validation_catches_broken_objects(
+    break_it: Callable[[], dict[str, Any]], error: type[Exception], validate: Validate
+) -> None:
+    with pytest.raises(error):
+        validate(break_it())

@@ -1,0 +1,454 @@
+"""The Helm chart: lints, renders valid objects, grants least privilege, documents values.
+
+helm comes from scripts/install-helm.sh (the test command runs it); without it these
+tests are skipped, naming the missing binary.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from fnmesh.platform.runtime.kubernetes.config import ClusterConfig
+
+Validate = Callable[[dict[str, Any]], None]
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "charts" / "fnmesh"
+HELM = ROOT / ".tools" / "helm"
+NAMESPACE = "fnmesh-system"
+LINKERD = str(CHART / "values-linkerd.yaml")
+COMPONENTS = ("api", "gateway", "activator", "autoscaler", "operator")
+
+pytestmark = pytest.mark.skipif(
+    not os.access(HELM, os.X_OK),
+    reason=f"the helm binary {HELM} is missing: run scripts/install-helm.sh",
+)
+
+
+def helm(*args: str) -> str:
+    done = subprocess.run(
+        [str(HELM), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={
+            **os.environ,
+            "HELM_CACHE_HOME": "/tmp/fnmesh-helm/cache",
+            "HELM_CONFIG_HOME": "/tmp/fnmesh-helm/config",
+            "HELM_DATA_HOME": "/tmp/fnmesh-helm/data",
+        },
+    )
+    assert done.returncode == 0, f"helm {' '.join(args)} failed:\n{done.stderr}{done.stdout}"
+    return done.stdout
+
+
+@functools.cache
+def _render(*args: str) -> tuple[str, ...]:
+    out = helm("template", "fnmesh", str(CHART), "--namespace", NAMESPACE, "--include-crds", *args)
+    return tuple(yaml.safe_dump(doc) for doc in yaml.safe_load_all(out) if doc)
+
+
+def render(*args: str) -> list[dict[str, Any]]:
+    """The chart's objects for ``helm template`` with ``args`` (cached; fresh copies)."""
+    return [yaml.safe_load(doc) for doc in _render(*args)]
+
+
+def values_args(*files: str) -> tuple[str, ...]:
+    return tuple(arg for name in files for arg in ("--values", name))
+
+
+def kinds(objects: list[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {o["metadata"]["name"]: o for o in objects if o["kind"] == kind}
+
+
+def deployment(objects: list[dict[str, Any]], component: str) -> dict[str, Any]:
+    return kinds(objects, "Deployment")[f"fnmesh-{component}"]
+
+
+def env_of(deploy: dict[str, Any]) -> dict[str, str]:
+    (item,) = deploy["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e.get("value", "<from>") for e in item["env"]}
+
+
+def sets(*assignments: str) -> tuple[str, ...]:
+    return tuple(arg for assignment in assignments for arg in ("--set", assignment))
+
+
+VARIANTS = {
+    "default": (),
+    "linkerd": values_args(LINKERD),
+    "restricted": (
+        *sets(
+            "rbac.namespaces={team-a,team-b}",
+            "persistence.enabled=false",
+            "auth.existingSecret=my-token",
+            "gateway.service.type=LoadBalancer",
+            "api.podAnnotations.team=platform",
+        ),
+        *("--set-string", "trustAnchors=-----BEGIN CERTIFICATE-----"),
+    ),
+}
+
+
+# -- lint and validity ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", ["default", "linkerd"])
+def test_helm_lint(variant: str) -> None:
+    out = helm("lint", "--strict", str(CHART), *VARIANTS[variant])
+    assert "0 chart(s) failed" in out
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_rendered_object_is_valid(variant: str, validate: Validate) -> None:
+    objects = render(*VARIANTS[variant])
+    assert len(objects) > 20
+    for obj in objects:
+        try:
+            validate(obj)
+        except Exception as error:
+            name = f"{obj['kind']} {obj['metadata']['name']}"
+            raise AssertionError(f"{name} is invalid: {error}") from None
+
+
+def test_the_chart_installs_every_component() -> None:
+    objects = render()
+    for component in COMPONENTS:
+        assert f"fnmesh-{component}" in kinds(objects, "Deployment"), component
+        assert f"fnmesh-{component}" in kinds(objects, "ServiceAccount"), component
+    assert set(kinds(objects, "Service")) == {
+        "fnmesh-api",
+        "fnmesh-gateway",
+        "fnmesh-activator",
+        "fnmesh-autoscaler",
+    }
+    assert set(kinds(objects, "CustomResourceDefinition")) == {
+        "functions.fnmesh.dev",
+        "revisions.fnmesh.dev",
+        "trafficsplits.split.smi-spec.io",
+        "traffictargets.access.smi-spec.io",
+        "httproutegroups.specs.smi-spec.io",
+    }
+    commands = {
+        name: d["spec"]["template"]["spec"]["containers"][0]["command"]
+        for name, d in kinds(objects, "Deployment").items()
+    }
+    assert commands["fnmesh-operator"] == [
+        "python",
+        "-m",
+        "fnmesh.platform.runtime.kubernetes.operator",
+    ]
+    assert commands["fnmesh-api"] == ["python", "-m", "fnmesh.platform.api"]
+
+
+def test_pods_are_locked_down() -> None:
+    for name, deploy in kinds(render(), "Deployment").items():
+        pod = deploy["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True, name
+        assert pod["securityContext"]["runAsUser"] > 0, name
+        for item in pod["containers"]:
+            context = item["securityContext"]
+            assert context["readOnlyRootFilesystem"] is True, name
+            assert context["allowPrivilegeEscalation"] is False, name
+            assert context["capabilities"]["drop"] == ["ALL"], name
+            assert item["resources"]["requests"], name
+
+
+def test_services_reach_their_pods() -> None:
+    objects = render()
+    deployments = kinds(objects, "Deployment")
+    for name, service in kinds(objects, "Service").items():
+        selector = service["spec"]["selector"].items()
+        matching = [
+            d
+            for d in deployments.values()
+            if selector <= d["spec"]["template"]["metadata"]["labels"].items()
+        ]
+        assert len(matching) == 1, f"Service {name} selects {len(matching)} Deployments"
+        ports = {
+            p["name"] for p in matching[0]["spec"]["template"]["spec"]["containers"][0]["ports"]
+        }
+        for port in service["spec"]["ports"]:
+            assert port["targetPort"] in ports, f"Service {name} targets a missing port"
+    for name, deploy in deployments.items():
+        account = deploy["spec"]["template"]["spec"]["serviceAccountName"]
+        assert account in kinds(objects, "ServiceAccount"), name
+
+
+def test_the_operator_config_points_at_the_rendered_services() -> None:
+    objects = render(
+        "--set", "image.repository=reg.example/fnmesh/platform", "--set", "image.tag=1.2.3"
+    )
+    env = env_of(deployment(objects, "operator"))
+    config = ClusterConfig.from_env({k: v for k, v in env.items() if v != "<from>"})
+    assert config.proxy_image == "reg.example/fnmesh/platform:1.2.3"
+    assert config.runtime_image == "fnmesh/runtime:0.1.0"
+    assert config.platform_namespace == NAMESPACE
+    assert config.mesh == "fnmesh"
+    services = kinds(objects, "Service")
+    for url in (config.api_url, config.artifact_url, config.identity_url, config.autoscaler_url):
+        match = re.fullmatch(r"https?://([^.]+)\.([^.]+)\.svc:(\d+)", url)
+        assert match, url
+        service = services[match.group(1)]
+        assert match.group(2) == NAMESPACE
+        assert int(match.group(3)) in [p["port"] for p in service["spec"]["ports"]], url
+    assert env["FNMESH_GATEWAY_SERVICE_ACCOUNT"] == "fnmesh-gateway"
+    assert env["FNMESH_ACTIVATOR_SERVICE_ACCOUNT"] == "fnmesh-activator"
+
+
+# -- RBAC -------------------------------------------------------------------------------
+
+Permission = tuple[str, str, str]  # (apiGroup, resource, verb)
+READ = ("get", "list", "watch")
+WRITE = ("get", "list", "watch", "create", "update", "patch", "delete")
+
+
+def grants(*rules: tuple[str, tuple[str, ...], tuple[str, ...]]) -> set[Permission]:
+    return {(g, r, v) for g, resources, verbs in rules for r in resources for v in verbs}
+
+
+EXPECTED: dict[str, set[Permission]] = {
+    "operator": grants(
+        ("fnmesh.dev", ("functions", "revisions"), ("get", "list", "watch", "patch", "update")),
+        ("fnmesh.dev", ("functions/status", "revisions/status"), ("get", "patch", "update")),
+        ("fnmesh.dev", ("functions/finalizers", "revisions/finalizers"), ("update",)),
+        ("apps", ("deployments",), WRITE),
+        ("", ("services", "serviceaccounts"), WRITE),
+        ("split.smi-spec.io", ("trafficsplits",), WRITE),
+        ("access.smi-spec.io", ("traffictargets",), WRITE),
+        ("specs.smi-spec.io", ("httproutegroups",), WRITE),
+        ("", ("events",), ("create", "patch")),
+        ("events.k8s.io", ("events",), ("create", "patch")),
+        ("apiextensions.k8s.io", ("customresourcedefinitions",), ("list", "watch")),
+        ("", ("namespaces",), ("list", "watch")),
+    ),
+    "api": grants(
+        ("fnmesh.dev", ("functions", "revisions"), WRITE),
+        ("fnmesh.dev", ("functions/status", "revisions/status"), ("get", "patch", "update")),
+        ("fnmesh.dev", ("functions/finalizers",), ("update",)),
+        ("split.smi-spec.io", ("trafficsplits",), READ),
+        ("", ("pods",), READ),
+        ("", ("pods/log",), ("get",)),
+        ("authentication.k8s.io", ("tokenreviews",), ("create",)),
+    ),
+    "gateway": grants(
+        ("fnmesh.dev", ("functions", "revisions"), READ),
+        ("split.smi-spec.io", ("trafficsplits",), READ),
+        ("discovery.k8s.io", ("endpointslices",), READ),
+    ),
+    "autoscaler": grants(
+        ("fnmesh.dev", ("revisions",), READ),
+        ("apps", ("deployments/scale",), ("get", "patch")),
+    ),
+}
+EXPECTED["activator"] = EXPECTED["gateway"]
+
+
+def role_permissions(role: dict[str, Any]) -> set[Permission]:
+    return {
+        (group, resource, verb)
+        for rule in role["rules"]
+        for group in rule["apiGroups"]
+        for resource in rule["resources"]
+        for verb in rule["verbs"]
+    }
+
+
+def bound_roles(objects: list[dict[str, Any]], account: str) -> list[tuple[str, str | None]]:
+    """(ClusterRole name, namespace of the binding or None for cluster-wide) per binding."""
+    found = []
+    for binding in objects:
+        if binding["kind"] not in ("ClusterRoleBinding", "RoleBinding"):
+            continue
+        for subject in binding["subjects"]:
+            if (subject["kind"], subject["name"], subject["namespace"]) == (
+                "ServiceAccount",
+                account,
+                NAMESPACE,
+            ):
+                found.append((binding["roleRef"]["name"], binding["metadata"].get("namespace")))
+    return found
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_rbac_has_no_wildcards_or_dangerous_grants(variant: str) -> None:
+    objects = render(*VARIANTS[variant])
+    for role in [o for o in objects if o["kind"] in ("ClusterRole", "Role")]:
+        for rule in role["rules"]:
+            for key in ("apiGroups", "resources", "verbs"):
+                assert "*" not in rule[key], f"{role['metadata']['name']}: '*' in {key}"
+            assert "nonResourceURLs" not in rule
+            assert not {"escalate", "bind", "impersonate"} & set(rule["verbs"])
+            assert not {"secrets", "configmaps", "nodes", "pods/exec"} & set(rule["resources"])
+
+
+@pytest.mark.parametrize("component", COMPONENTS)
+def test_each_component_gets_exactly_what_it_needs(component: str) -> None:
+    objects = render()
+    roles = kinds(objects, "ClusterRole")
+    granted: set[Permission] = set()
+    for role, namespace in bound_roles(objects, f"fnmesh-{component}"):
+        assert namespace is None  # default: functions in any namespace
+        granted |= role_permissions(roles[role])
+    assert granted == EXPECTED[component]
+
+
+def test_rbac_bound_per_namespace_when_namespaces_are_listed() -> None:
+    objects = render("--set", "rbac.namespaces={team-a,team-b}")
+    roles = kinds(objects, "ClusterRole")
+    for component in COMPONENTS:
+        bindings = bound_roles(objects, f"fnmesh-{component}")
+        namespaced = {ns for role, ns in bindings if ns is not None}
+        assert namespaced == {"team-a", "team-b"}, component
+        for role, namespace in bindings:
+            if namespace is None:  # only cluster-scoped needs stay cluster-wide
+                assert role.endswith("-cluster"), (component, role)
+                scoped = {r for _, r, _ in role_permissions(roles[role])}
+                assert scoped <= {"tokenreviews", "customresourcedefinitions", "namespaces"}
+        assert env_of(deployment(objects, component))["FNMESH_WATCH_NAMESPACES"] == "team-a,team-b"
+
+
+# -- values -----------------------------------------------------------------------------
+
+
+def test_linkerd_values_put_every_pod_in_linkerd() -> None:
+    plain, linkerd = render(), render(*VARIANTS["linkerd"])
+    for name, deploy in kinds(linkerd, "Deployment").items():
+        annotations = deploy["spec"]["template"]["metadata"].get("annotations", {})
+        assert annotations.get("linkerd.io/inject") == "enabled", name
+        env = env_of(deploy)
+        assert env["FNMESH_MESH"] == "linkerd", name
+        assert env["FNMESH_SPLIT_API_VERSION"] == "split.smi-spec.io/v1alpha2", name
+        assert env["FNMESH_TRUST_DOMAIN"] == "linkerd.cluster.local", name
+    for name, deploy in kinds(plain, "Deployment").items():
+        assert "linkerd.io/inject" not in deploy["spec"]["template"]["metadata"].get(
+            "annotations", {}
+        ), name
+        assert env_of(deploy)["FNMESH_MESH"] == "fnmesh", name
+    operator = env_of(deployment(linkerd, "operator"))
+    config = ClusterConfig.from_env({k: v for k, v in operator.items() if v != "<from>"})
+    assert (config.mesh, config.inbound_tls) == ("linkerd", False)
+
+
+def test_persistence_values() -> None:
+    claim = kinds(
+        render("--set", "persistence.storageClass=fast", "--set", "persistence.size=20Gi"),
+        "PersistentVolumeClaim",
+    )
+    assert claim["fnmesh-data"]["spec"]["storageClassName"] == "fast"
+    assert claim["fnmesh-data"]["spec"]["resources"]["requests"]["storage"] == "20Gi"
+
+    def data_volume(*args: str) -> dict[str, Any]:
+        pod = deployment(render(*args), "api")["spec"]["template"]["spec"]
+        return next(v for v in pod["volumes"] if v["name"] == "data")
+
+    assert data_volume()["persistentVolumeClaim"]["claimName"] == "fnmesh-data"
+    off = render("--set", "persistence.enabled=false")
+    assert not kinds(off, "PersistentVolumeClaim")
+    assert data_volume("--set", "persistence.enabled=false") == {"name": "data", "emptyDir": {}}
+    mine = ("--set", "persistence.existingClaim=mine")
+    assert not kinds(render(*mine), "PersistentVolumeClaim")
+    assert data_volume(*mine)["persistentVolumeClaim"]["claimName"] == "mine"
+
+
+def test_admin_token_values() -> None:
+    given = kinds(render("--set", "auth.token=s3cret"), "Secret")["fnmesh-admin-token"]
+    assert given["data"]["token"] == "czNjcmV0"  # base64 of s3cret
+    made = kinds(render(), "Secret")["fnmesh-admin-token"]
+    assert len(made["data"]["token"]) >= 40
+    existing = render("--set", "auth.existingSecret=my-token")
+    assert "fnmesh-admin-token" not in kinds(existing, "Secret")
+    (item,) = deployment(existing, "api")["spec"]["template"]["spec"]["containers"]
+    (token,) = [e for e in item["env"] if e["name"] == "FNMESH_API_TOKEN"]
+    assert token["valueFrom"]["secretKeyRef"] == {"name": "my-token", "key": "token"}
+
+
+def test_gateway_service_values() -> None:
+    service = kinds(
+        render("--set", "gateway.service.type=LoadBalancer", "--set", "gateway.service.port=8000"),
+        "Service",
+    )["fnmesh-gateway"]
+    assert service["spec"]["type"] == "LoadBalancer"
+    assert service["spec"]["ports"][0]["port"] == 8000
+
+
+# -- documentation ----------------------------------------------------------------------
+
+# Values handed to Kubernetes whole: their own keys are Kubernetes', not the chart's.
+PASS_THROUGH = {
+    "podSecurityContext",
+    "securityContext",
+    "resources",
+    "nodeSelector",
+    "tolerations",
+    "affinity",
+    "annotations",
+    "podAnnotations",
+    "extraEnv",
+    "accessModes",
+    "imagePullSecrets",
+    "command",
+    "args",
+    "namespaces",
+}
+
+
+def value_paths(values: dict[str, Any], prefix: str = "") -> list[str]:
+    """Dotted paths of every value a user sets (mappings of the chart's own are walked)."""
+    paths = []
+    for key, value in values.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and key not in PASS_THROUGH:
+            paths += value_paths(value, f"{path}.")
+        else:
+            paths.append(path)
+    return paths
+
+
+def test_every_value_has_a_comment() -> None:
+    lines = (CHART / "values.yaml").read_text().splitlines()
+    undocumented = []
+    stack: list[tuple[int, str]] = []
+    for index, line in enumerate(lines):
+        match = re.match(r"^( *)([A-Za-z][A-Za-z0-9]*):", line)
+        if not match:
+            continue
+        indent, key = len(match.group(1)), match.group(2)
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        if any(parent in PASS_THROUGH for _, parent in stack):
+            continue
+        stack.append((indent, key))
+        above = lines[index - 1].strip() if index else ""
+        if not above.startswith("#"):
+            undocumented.append(".".join(k for _, k in stack))
+    assert undocumented == []
+
+
+def test_every_value_is_in_the_readme() -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    readme = (CHART / "README.md").read_text()
+    missing = [path for path in value_paths(values) if f"`{path}`" not in readme]
+    assert missing == []
+
+
+def test_docs_name_real_values_and_files() -> None:
+    docs = (ROOT / "docs" / "kubernetes.md").read_text()
+    assert "helm install" in docs
+    assert "charts/fnmesh" in docs
+    for flag in re.findall(r"--set ([a-zA-Z.]+)=", docs):
+        values = yaml.safe_load((CHART / "values.yaml").read_text())
+        node: Any = values
+        for part in flag.split("."):
+            assert isinstance(node, dict) and part in node, f"docs set unknown value {flag}"
+            node = node[part]
+    for path in re.findall(r"(charts/fnmesh/[\w./-]+\.yaml)", docs):
+        assert (ROOT / path).exists(), path
