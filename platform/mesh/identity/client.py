@@ -1,0 +1,252 @@
+"""A workload's side of identity: get a certificate, keep it fresh, hand out SSL contexts.
+
+``IdentityClient`` makes a key, asks the identity endpoint for a certificate (the first
+time with its bootstrap credential, later presenting its current certificate over mTLS),
+and renews at 70 % of the lifetime. It owns one server and one client ``SSLContext``;
+a renewal loads the new certificate into those same objects, so listeners and connection
+pools built on them pick it up for new handshakes while open connections carry on.
+
+The trust anchors come from configuration (like Linkerd's trust-anchors setting), never
+from the endpoint's answer: a workload trusts only what it was told to trust.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import ssl
+from collections.abc import Callable
+from pathlib import Path
+from typing import Protocol
+
+import aiohttp
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from fnmesh.platform.mesh.identity.ca import IssuedCertificate
+from fnmesh.platform.mesh.identity.clock import Clock, Sleep, system_clock, system_sleep
+from fnmesh.platform.mesh.identity.csr import make_csr, same_key
+from fnmesh.platform.mesh.identity.errors import BadRequest, IdentityError, IdentityRefused
+from fnmesh.platform.mesh.identity.names import TRUST_DOMAIN, component_identity
+from fnmesh.platform.mesh.identity.renewal import (
+    DEFAULT_POLICY,
+    RenewalPolicy,
+    Validity,
+    renew_forever,
+)
+from fnmesh.platform.mesh.identity.tls import (
+    TlsCredentials,
+    client_context,
+    load_credentials,
+    server_context,
+)
+from fnmesh.platform.mesh.identity.wire import CERTIFY_PATH, CertifyRequest, CertifyResponse
+
+
+class IdentityEndpoint(Protocol):
+    """Where certificates come from."""
+
+    async def certify(
+        self, request: CertifyRequest, ssl_context: ssl.SSLContext
+    ) -> CertifyResponse:
+        """Ask for a certificate over a connection made with ``ssl_context``.
+
+        Raises IdentityRefused (refused), BadRequest (malformed) or IdentityError.
+        """
+        ...
+
+
+class HttpIdentityEndpoint:
+    """The identity service over HTTPS, its certificate checked for ``server_identity``."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        server_identity: str | None = None,
+        trust_domain: str = TRUST_DOMAIN,
+        timeout: float = 10.0,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.server_identity = server_identity or component_identity("identity", trust_domain)
+        self.timeout = timeout
+
+    async def certify(
+        self, request: CertifyRequest, ssl_context: ssl.SSLContext
+    ) -> CertifyResponse:
+        try:
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout)) as session,
+                session.post(
+                    self.url + CERTIFY_PATH,
+                    json=request.to_json(),
+                    ssl=ssl_context,
+                    server_hostname=self.server_identity,
+                ) as reply,
+            ):
+                status = reply.status
+                text = await reply.text()
+        except (aiohttp.ClientError, OSError, TimeoutError) as error:
+            detail = str(error) or type(error).__name__
+            raise IdentityError(
+                f"cannot reach the identity service at {self.url}: {detail}"
+            ) from error
+        return _answer(status, text)
+
+
+def _answer(status: int, text: str) -> CertifyResponse:
+    try:
+        body = json.loads(text) if text else None
+    except ValueError:
+        body = None
+    if status == 200:
+        try:
+            return CertifyResponse.from_json(body)
+        except ValueError as error:
+            raise IdentityError(f"the identity service answered nonsense: {error}") from None
+    reason = body.get("reason") if isinstance(body, dict) else None
+    if status == 403 and isinstance(reason, str):
+        raise IdentityRefused(reason)
+    if status == 400 and isinstance(reason, str) and isinstance(body, dict):
+        raise BadRequest(str(body.get("field", "body")), reason)
+    raise IdentityError(f"the identity service answered {status}: {text[:300]}")
+
+
+def accept_certificate(
+    response: CertifyResponse, identity: str, key: ec.EllipticCurvePrivateKey
+) -> IssuedCertificate:
+    """Check the answer is a certificate for our key and identity; IdentityError if not."""
+    try:
+        leaf = x509.load_pem_x509_certificate(response.certificate.encode("ascii"))
+        names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except (ValueError, UnicodeEncodeError, x509.ExtensionNotFound) as error:
+        raise IdentityError(f"the identity service sent an unusable certificate: {error}") from None
+    if not same_key(leaf, key):
+        raise IdentityError("the identity service sent a certificate for another key")
+    if names.get_values_for_type(x509.DNSName) != [identity]:
+        raise IdentityError(f"the identity service sent a certificate not for {identity!r}")
+    return IssuedCertificate(
+        identity=identity,
+        certificate=response.certificate,
+        chain=response.chain,
+        not_before=leaf.not_valid_before_utc,
+        not_after=leaf.not_valid_after_utc,
+    )
+
+
+class IdentityClient:
+    """One workload identity: its current certificate and the SSL contexts that present it."""
+
+    def __init__(
+        self,
+        identity: str,
+        *,
+        trust_anchors_pem: str,
+        endpoint: IdentityEndpoint,
+        credential: str | Callable[[], str],
+        clock: Clock = system_clock,
+        sleep: Sleep = system_sleep,
+        policy: RenewalPolicy = DEFAULT_POLICY,
+        scratch: Path | None = None,
+    ) -> None:
+        self.identity = identity
+        self.trust_anchors_pem = trust_anchors_pem
+        self.endpoint = endpoint
+        self._credential = credential
+        self.clock = clock
+        self.sleep = sleep
+        self.policy = policy
+        self.scratch = scratch
+        self.certificates_issued = 0
+        self._certificate: IssuedCertificate | None = None
+        self._server: ssl.SSLContext | None = None
+        self._client: ssl.SSLContext | None = None
+        self._bootstrap: ssl.SSLContext | None = None
+        self._lock = asyncio.Lock()
+        self._renewals: asyncio.Task[None] | None = None
+
+    @property
+    def certificate(self) -> IssuedCertificate | None:
+        return self._certificate
+
+    @property
+    def expiration_timestamp(self) -> float | None:
+        """When the current certificate ends, in Unix seconds (None before the first one)."""
+        return self._certificate.not_after.timestamp() if self._certificate else None
+
+    def server_context(self) -> ssl.SSLContext:
+        """Accepts only clients with a certificate chaining to the trust anchor."""
+        if self._server is None:
+            raise RuntimeError(f"{self.identity} has no certificate yet: await start() first")
+        return self._server
+
+    def client_context(self) -> ssl.SSLContext:
+        """Presents this identity; pass ``server_hostname=<expected peer identity>``."""
+        if self._client is None:
+            raise RuntimeError(f"{self.identity} has no certificate yet: await start() first")
+        return self._client
+
+    async def start(self) -> None:
+        """Get the first certificate (errors propagate), then keep renewing it."""
+        await self.renew()
+        if self._renewals is None:
+            self._renewals = asyncio.create_task(
+                renew_forever(
+                    self._validity,
+                    self.renew,
+                    clock=self.clock,
+                    sleep=self.sleep,
+                    policy=self.policy,
+                    what=f"certificate for {self.identity}",
+                )
+            )
+
+    async def close(self) -> None:
+        """Stop renewing; the contexts stay usable until the certificate expires."""
+        if self._renewals is not None:
+            self._renewals.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._renewals
+            self._renewals = None
+
+    async def renew(self) -> None:
+        """Get a new certificate with a new key now, and load it into the contexts."""
+        async with self._lock:
+            request = make_csr(self.identity)
+            context, credential = self._proof()
+            response = await self.endpoint.certify(
+                CertifyRequest(self.identity, request.csr_pem, credential), context
+            )
+            issued = accept_certificate(response, self.identity, request.key)
+            credentials = TlsCredentials(issued.chain_pem, request.key_pem)
+            if self._server is None or self._client is None:
+                self._server = server_context(
+                    self.trust_anchors_pem, credentials, scratch=self.scratch
+                )
+                self._client = client_context(
+                    self.trust_anchors_pem, credentials, scratch=self.scratch
+                )
+            else:
+                load_credentials(self._server, credentials, scratch=self.scratch)
+                load_credentials(self._client, credentials, scratch=self.scratch)
+            self._certificate = issued
+            self.certificates_issued += 1
+
+    def _proof(self) -> tuple[ssl.SSLContext, str]:
+        """How to prove who we are: the current certificate while valid, else the credential."""
+        current = self._certificate
+        if (
+            current is not None
+            and self._client is not None
+            and current.not_before <= self.clock() < current.not_after
+        ):
+            return self._client, ""
+        if self._bootstrap is None:
+            self._bootstrap = client_context(self.trust_anchors_pem, scratch=self.scratch)
+        credential = self._credential if isinstance(self._credential, str) else self._credential()
+        return self._bootstrap, credential
+
+    def _validity(self) -> Validity:
+        assert self._certificate is not None
+        return Validity(self._certificate.not_before, self._certificate.not_after)
