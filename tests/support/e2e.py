@@ -93,24 +93,24 @@ class Platform:
         context = self.home / "context.json"
         if context.exists():
             context.unlink()
-        log = self.output.open("ab")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "fnmesh.platform.cli",
-                "up",
-                "--home",
-                str(self.home),
-                "--api-port",
-                "0",
-                "--gateway-port",
-                "0",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=self.env(),
-        )
+        with self.output.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "fnmesh.platform.cli",
+                    "up",
+                    "--home",
+                    str(self.home),
+                    "--api-port",
+                    "0",
+                    "--gateway-port",
+                    "0",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=self.env(),
+            )
         wait_for("the platform to start", self._started)
 
     def _started(self) -> bool:
