@@ -1,9 +1,10 @@
-"""The gateway's hot path: resolve, choose, forward over a pooled connection.
+"""The gateway's hot path: resolve, choose a revision, send through the outbound stack.
 
-Errors the gateway makes itself are JSON: ``{"error": ..., "function": ...}`` with
-404 (no such function), 503 (no ready replica) or 502/504 (the replica failed or
-timed out). A connection that could not be opened sent nothing, so it is retried on
-another ready replica.
+Errors the gateway makes itself are JSON: ``{"error": ..., "function": ...}`` with 404
+(no such function) or 503 (no revision to send to). Past the choice of revision the
+request belongs to ``fnmesh.platform.mesh.outbound``: it picks the replica (P2C over
+peak-EWMA latency, skipping ejected ones), sends it over mTLS to the replica's proxy,
+retries what is safe within a budget, and answers 502/503/504 with a reason itself.
 """
 
 from __future__ import annotations
@@ -12,25 +13,19 @@ import json
 import random
 import secrets
 import socket
+import ssl
 from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry
 
 from fnmesh.platform.gateway.choice import pick_weighted
 from fnmesh.platform.gateway.routing import Route, resolve
-from fnmesh.platform.gateway.table import Endpoint, Routes, RouteTable
-from fnmesh.platform.http import (
-    ConnectError,
-    ConnectionPool,
-    HttpServer,
-    Peer,
-    Request,
-    Response,
-    ServerLimits,
-    UpstreamError,
-    UpstreamTimeout,
-    serve,
-)
+from fnmesh.platform.gateway.table import Routes, RouteTable
+from fnmesh.platform.http import HttpServer, Peer, Request, Response, ServerLimits, serve
+from fnmesh.platform.mesh.outbound import Outbound, Settings, Target
 
 JSON = [(b"content-type", b"application/json")]
+TIMEOUT_GRACE = 1.0  # seconds the gateway waits beyond the function's own timeout
 
 
 def error(status: int, message: str, **extra: str) -> Response:
@@ -39,6 +34,9 @@ def error(status: int, message: str, **extra: str) -> Response:
 
 
 class Gateway:
+    """The ingress. ``tls`` is the client context replicas are reached with (mTLS, each
+    replica checked against its revision's identity); None sends plaintext."""
+
     def __init__(
         self,
         table: RouteTable,
@@ -46,16 +44,20 @@ class Gateway:
         domain: str,
         max_body_bytes: int,
         upstream_timeout: float,
+        tls: ssl.SSLContext | None = None,
+        registry: CollectorRegistry | None = None,
         roll: Callable[[], float] = random.random,
     ) -> None:
         self.table = table
         self.domain = domain.encode()
         self.limits = ServerLimits(max_body_bytes=max_body_bytes)
         self.upstream_timeout = upstream_timeout
-        self.pool = ConnectionPool()
+        self.registry = registry if registry is not None else CollectorRegistry()
+        self.outbound = Outbound(tls=tls, registry=self.registry)
         self.roll = roll
         self.server: HttpServer | None = None
-        self._turn = 0
+        self._targets: dict[tuple[str, str], tuple[Routes, Target]] = {}
+        self._settings: dict[float, Settings] = {}
 
     async def start(self, host: str, port: int, sock: socket.socket | None = None) -> HttpServer:
         self.server = await serve(self.handle, host, port, limits=self.limits, sock=sock)
@@ -64,7 +66,7 @@ class Gateway:
     async def close(self, drain_timeout: float = 10.0) -> None:
         if self.server is not None:
             await self.server.close(drain_timeout)
-        await self.pool.close()
+        await self.outbound.close()
 
     async def handle(self, request: Request, peer: Peer) -> Response:
         route = resolve(request.header(b"host"), request.target, self.domain)
@@ -88,47 +90,37 @@ class Gateway:
                 " yet: deploy it with 'fn deploy'",
                 function=route.function,
             )
-        return await self._forward(request, peer, route, routes, revision)
-
-    async def _forward(
-        self, request: Request, peer: Peer, route: Route, routes: Routes, revision: str
-    ) -> Response:
-        candidates = list(routes.endpoints.get(revision, ()))
-        if not candidates:
-            return error(503, f"revision {revision} has no ready replica", function=route.function)
         upstream = Request(
             method=request.method,
             target=route.target,
             headers=self._headers(request, peer, route),
             body=request.body,
         )
-        timeout = min(self.upstream_timeout, routes.timeout + 1.0)
-        for attempt in range(len(candidates)):
-            endpoint = self._next(candidates, attempt)
-            try:
-                response = await self.pool.request(
-                    endpoint.host, endpoint.port, upstream, timeout=timeout
-                )
-            except ConnectError:
-                continue  # nothing was sent: another replica may take it
-            except UpstreamTimeout:
-                return error(
-                    504,
-                    f"revision {revision} did not answer within {timeout:g}s",
-                    function=route.function,
-                )
-            except UpstreamError as failure:
-                return error(
-                    502, f"replica {endpoint.name} failed: {failure}", function=route.function
-                )
-            return response
-        return error(
-            502, f"no replica of revision {revision} accepted a connection", function=route.function
-        )
+        return await self.outbound.request(self._target(routes, revision), upstream)
 
-    def _next(self, candidates: list[Endpoint], attempt: int) -> Endpoint:
-        self._turn += 1
-        return candidates[(self._turn + attempt) % len(candidates)]
+    def _target(self, routes: Routes, revision: str) -> Target:
+        """The outbound destination of ``revision``, made again only when its routes change."""
+        key = (routes.namespace, revision)
+        cached = self._targets.get(key)
+        if cached is not None and cached[0] is routes:
+            return cached[1]
+        target = Target(
+            name=f"{routes.namespace}/{revision}",
+            namespace=routes.namespace,
+            function=routes.function,
+            revision=revision,
+            endpoints=routes.endpoints.get(revision, ()),
+            settings=self._settings_for(routes.timeout),
+        )
+        self._targets[key] = (routes, target)
+        return target
+
+    def _settings_for(self, function_timeout: float) -> Settings:
+        settings = self._settings.get(function_timeout)
+        if settings is None:
+            timeout = min(self.upstream_timeout, function_timeout + TIMEOUT_GRACE)
+            settings = self._settings[function_timeout] = Settings(timeout=timeout)
+        return settings
 
     @staticmethod
     def _headers(request: Request, peer: Peer, route: Route) -> list[tuple[bytes, bytes]]:

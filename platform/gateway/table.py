@@ -1,8 +1,13 @@
 """The gateway's routing table, kept in step with the store.
 
 It follows Functions (existence, visibility), TrafficSplits (revision weights) and
-Revisions (ready replica addresses) and keeps, per function, an immutable ``Routes``
-snapshot that the hot path reads without locks.
+Revisions (ready replicas) and keeps, per function, an immutable ``Routes`` snapshot that
+the hot path reads without locks.
+
+A ready replica is reached at the ``address`` of its status entry: the inbound mTLS
+address of the proxy beside it once the runtime launches proxies. It must prove the
+revision's identity, ``<serviceAccount>.<namespace>.serviceaccount.identity.<domain>``
+with the revision's ``serviceAccount`` (its function's name when unset).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from fnmesh.platform.mesh.identity.names import identity_name
 from fnmesh.platform.model.resources import LABEL_FUNCTION
 from fnmesh.platform.model.traffic import split_weights
 from fnmesh.platform.store import Expired, Store
@@ -25,6 +31,7 @@ class Endpoint:
     name: str
     host: str
     port: int
+    identity: str | None = None  # the identity the replica's certificate must name
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,10 +136,29 @@ class RouteTable:
 
 
 def _ready_endpoints(revision: dict[str, Any]) -> tuple[Endpoint, ...]:
+    identity = revision_identity(revision)
     found = []
     for replica in (revision.get("status") or {}).get("replicas") or []:
         address = replica.get("address")
         if replica.get("ready") and address:
             host, _, port = str(address).rpartition(":")
-            found.append(Endpoint(name=str(replica["name"]), host=host, port=int(port)))
+            host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+            found.append(Endpoint(str(replica["name"]), host, int(port), identity))
     return tuple(found)
+
+
+def revision_identity(revision: dict[str, Any]) -> str | None:
+    """The identity a revision's replicas run as; None when its names make none."""
+    meta = revision.get("metadata") or {}
+    spec = revision.get("spec") or {}
+    account = (
+        spec.get("serviceAccount")
+        or spec.get("function")
+        or (meta.get("labels") or {}).get(LABEL_FUNCTION)
+    )
+    if not account:
+        return None
+    try:
+        return identity_name(str(account), str(meta.get("namespace", "default")))
+    except ValueError:
+        return None  # an mTLS client refuses such an endpoint rather than guess
