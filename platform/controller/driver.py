@@ -26,9 +26,19 @@ Key = tuple[str, str]
 
 
 class Scaler(Protocol):
+    """The runtime: replicas of a revision."""
+
     async def scale(self, revision: Revision, replicas: int) -> None: ...
 
     async def remove(self, namespace: str, revision: str) -> None: ...
+
+
+class Sizer(Protocol):
+    """The autoscaler: sizes the revisions it tracks."""
+
+    async def track(self, revision: Revision) -> None: ...
+
+    async def untrack(self, namespace: str, name: str) -> None: ...
 
 
 def _now() -> str:
@@ -40,12 +50,14 @@ class Controller:
         self,
         store: Store,
         scaler: Scaler,
+        sizer: Sizer,
         *,
         url_for: Callable[[str, str], str],
         now: Callable[[], str] = _now,
     ) -> None:
         self.store = store
         self.scaler = scaler
+        self.sizer = sizer
         self.url_for = url_for
         self.now = now
         self._queue: asyncio.Queue[Key] = asyncio.Queue()
@@ -119,8 +131,11 @@ class Controller:
             by_name[decided.create.name] = Revision.from_dict(
                 self.store.get("Revision", namespace, decided.create.name)
             )
-        for revision_name, replicas in decided.scale.items():
-            await self.scaler.scale(by_name[revision_name], replicas)
+        for name in decided.active:
+            await self.sizer.track(by_name[name])
+        for name in decided.inactive:
+            await self.sizer.untrack(namespace, name)
+            await self.scaler.scale(by_name[name], 0)
 
     def _write_split(self, function: Function, traffic: list[TrafficTarget]) -> None:
         if not traffic:
@@ -137,6 +152,7 @@ class Controller:
 
     async def _cleanup(self, namespace: str, name: str, revisions: list[Revision]) -> None:
         for revision in revisions:
+            await self.sizer.untrack(namespace, revision.name)
             await self.scaler.remove(namespace, revision.name)
             with contextlib.suppress(NotFound):
                 self.store.delete("Revision", namespace, revision.name)

@@ -2,8 +2,9 @@
 
 Knative's Configuration + Route in one: a spec change (a new ``generation``) with an
 artifact stamps the next revision; once the newest revision is ready, it takes all the
-traffic (the immediate rollout); revisions that carry traffic, and the newest one while
-it starts, get replicas; every other revision is scaled to zero.
+traffic (the immediate rollout). Revisions that carry traffic, and the newest one while
+it starts, are *active*: the autoscaler sizes them (from their initial scale, down to
+zero when idle); every other revision is scaled to zero.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ class Plan:
     create: Revision | None = None
     status: FunctionStatus = field(default_factory=FunctionStatus)
     traffic: list[TrafficTarget] = field(default_factory=list)
-    scale: dict[str, int] = field(default_factory=dict)
+    active: list[str] = field(default_factory=list)
+    inactive: list[str] = field(default_factory=list)
 
 
 def is_ready(revision: Revision) -> bool:
@@ -83,12 +85,10 @@ def plan(function: Function, revisions: list[Revision], *, url: str | None, now:
         traffic = [TrafficTarget(revision=latest.name, percent=100)]
     latest_ready = next((r.name for r in reversed(revisions) if is_ready(r)), None)
 
-    scale = {r.name: 0 for r in revisions}
-    for target in traffic:
-        if target.percent > 0:
-            scale[target.revision] = _serving(by_name[target.revision])
-    if latest is not None and scale.get(latest.name, 0) == 0:
-        scale[latest.name] = max(1, latest.spec.scale.initial or 1)
+    active = [t.revision for t in traffic if t.percent > 0]
+    if latest is not None and latest.name not in active:
+        active.append(latest.name)
+    inactive = [r.name for r in revisions if r.name not in active]
 
     ready = _ready_condition(function, latest, traffic, by_name, now)
     status = replace(
@@ -99,11 +99,7 @@ def plan(function: Function, revisions: list[Revision], *, url: str | None, now:
         traffic=traffic,
         conditions=set_condition(list(status.conditions), ready),
     )
-    return Plan(create=create, status=status, traffic=traffic, scale=scale)
-
-
-def _serving(revision: Revision) -> int:
-    return max(1, revision.spec.scale.min)
+    return Plan(create=create, status=status, traffic=traffic, active=active, inactive=inactive)
 
 
 def _stamp(function: Function, number: int, generation: int) -> Revision:

@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from fnmesh.activator.settings import ActivatorConfig
+from fnmesh.autoscaler.settings import AutoscalerConfig
 from fnmesh.platform.model.durations import parse_duration
 from fnmesh.platform.model.errors import Problems
 from fnmesh.platform.runtime.local.settings import RuntimeConfig
@@ -48,6 +50,8 @@ class PlatformConfig:
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
     build: BuildConfig = field(default_factory=BuildConfig)
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
+    autoscaler: AutoscalerConfig = field(default_factory=AutoscalerConfig)
+    activator: ActivatorConfig = field(default_factory=ActivatorConfig)
 
     @property
     def state_db(self) -> Path:
@@ -75,6 +79,8 @@ _GROUPS = {
     "gateway": GatewayConfig,
     "build": BuildConfig,
     "runtime": RuntimeConfig,
+    "autoscaler": AutoscalerConfig,
+    "activator": ActivatorConfig,
 }
 
 

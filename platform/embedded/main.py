@@ -24,6 +24,8 @@ from typing import IO, Any
 
 import uvicorn
 
+from fnmesh.activator import Activator, Refused
+from fnmesh.autoscaler.driver import Autoscaler
 from fnmesh.platform.api import ApiDeps, build_app
 from fnmesh.platform.api.auth import Tokens
 from fnmesh.platform.build import Builder, BuildLimits, pack
@@ -38,6 +40,7 @@ from fnmesh.platform.model import Function
 from fnmesh.platform.model.resources import condition
 from fnmesh.platform.runtime.local import LocalRuntime, LogBook
 from fnmesh.platform.store import SqliteStore
+from fnmesh.platform.telemetry.hub import TelemetryHub
 
 log = logging.getLogger("fnmesh")
 EXAMPLES = Path(__file__).resolve().parents[2] / "functions" / "examples"
@@ -112,22 +115,32 @@ class EmbeddedPlatform:
         api_sock = listen(cfg.listen.host, cfg.listen.api_port)
         self.gateway_url = _url(cfg.listen.host, gateway_sock.getsockname()[1])
         self.api_url = _url(cfg.listen.host, api_sock.getsockname()[1])
+        self.routes = RouteTable(self.store)
+        self.autoscaler = Autoscaler(self.runtime, self.runtime.ready_count, cfg.autoscaler)
+        self.telemetry = TelemetryHub(self.autoscaler)
+        self.activator = Activator(self.routes, self.autoscaler, cfg.activator)
+        self.routes.listen(self.activator.refresh)
         self.controller = Controller(
             self.store,
             self.runtime,
+            self.autoscaler,
             url_for=lambda ns, name: function_url(self.gateway_url, ns, name),
         )
-        self.routes = RouteTable(self.store)
         self.gateway = Gateway(
             self.routes,
             domain=cfg.gateway.domain,
             max_body_bytes=cfg.gateway.max_body_bytes,
             upstream_timeout=cfg.gateway.upstream_timeout,
+            admission=self.activator,
+            refused=Refused,
+            through_activator=self._through_activator,
         )
         self.tokens = Tokens(self.store)
         token = self._admin_token()
         self.routes.start()
         await self.routes.synced.wait()
+        self.autoscaler.start()
+        self.activator.start()
         self.controller.start()
         await self.gateway.start(cfg.listen.host, 0, sock=gateway_sock)
         app = build_app(
@@ -138,6 +151,7 @@ class EmbeddedPlatform:
                 builder=self.builder,
                 logbook=self.logbook,
                 max_bundle_bytes=cfg.build.max_bundle_bytes,
+                telemetry=self.telemetry,
             )
         )
         self.uvicorn = uvicorn.Server(
@@ -151,6 +165,11 @@ class EmbeddedPlatform:
                 self._api_task.result()
             await asyncio.sleep(0.01)
         self._write_context(token)
+
+    def _through_activator(self, namespace: str, revision: str) -> bool:
+        """Keep the activator in the path while spare capacity is below the burst target."""
+        decision = self.autoscaler.decision(namespace, revision)
+        return decision is not None and decision.excess_burst_capacity < 0
 
     def _forget_replicas(self) -> None:
         """Replicas from an earlier run are gone: clear their addresses before routing."""
@@ -190,6 +209,8 @@ class EmbeddedPlatform:
             await asyncio.wait_for(self._api_task, 5)
         await self.gateway.close(self.config.runtime.stop_timeout)
         await self.controller.close()
+        await self.activator.close()
+        await self.autoscaler.close()
         await self.routes.close()
         await self.runtime.close()
         self.store.close()

@@ -1,5 +1,9 @@
 """The gateway's hot path: resolve, choose a revision, send through the outbound stack.
 
+A revision with no ready replica -- scaled to zero -- or, by its burst capacity, too
+little spare capacity goes through ``admission`` first (the activator): the request
+waits there until capacity exists, then continues here with the current replicas.
+
 Errors the gateway makes itself are JSON: ``{"error": ..., "function": ...}`` with 404
 (no such function) or 503 (no revision to send to). Past the choice of revision the
 request belongs to ``fnmesh.platform.mesh.outbound``: it picks the replica (P2C over
@@ -15,6 +19,8 @@ import secrets
 import socket
 import ssl
 from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry
 
@@ -26,6 +32,14 @@ from fnmesh.platform.mesh.outbound import Outbound, Settings, Target
 
 JSON = [(b"content-type", b"application/json")]
 TIMEOUT_GRACE = 1.0  # seconds the gateway waits beyond the function's own timeout
+
+
+class Admission(Protocol):
+    """The activator, as the gateway sees it."""
+
+    def admit(
+        self, namespace: str, function: str, revision: str, concurrency: int
+    ) -> AbstractAsyncContextManager[None]: ...
 
 
 def error(status: int, message: str, **extra: str) -> Response:
@@ -47,6 +61,9 @@ class Gateway:
         tls: ssl.SSLContext | None = None,
         registry: CollectorRegistry | None = None,
         roll: Callable[[], float] = random.random,
+        admission: Admission | None = None,
+        refused: type[Exception] = Exception,
+        through_activator: Callable[[str, str], bool] = lambda namespace, revision: False,
     ) -> None:
         self.table = table
         self.domain = domain.encode()
@@ -55,6 +72,9 @@ class Gateway:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.outbound = Outbound(tls=tls, registry=self.registry)
         self.roll = roll
+        self.admission = admission
+        self.refused = refused
+        self.through_activator = through_activator
         self.server: HttpServer | None = None
         self._targets: dict[tuple[str, str], tuple[Routes, Target]] = {}
         self._settings: dict[float, Settings] = {}
@@ -96,7 +116,24 @@ class Gateway:
             headers=self._headers(request, peer, route),
             body=request.body,
         )
+        if self.admission is not None and (
+            not routes.endpoints.get(revision) or self.through_activator(route.namespace, revision)
+        ):
+            return await self._activate(route, routes, revision, upstream)
         return await self.outbound.request(self._target(routes, revision), upstream)
+
+    async def _activate(
+        self, route: Route, routes: Routes, revision: str, upstream: Request
+    ) -> Response:
+        assert self.admission is not None
+        concurrency = routes.concurrency.get(revision, 0)
+        try:
+            async with self.admission.admit(route.namespace, route.function, revision, concurrency):
+                current = self.table.get(route.namespace, route.function) or routes
+                return await self.outbound.request(self._target(current, revision), upstream)
+        except self.refused as refusal:
+            status = int(getattr(refusal, "status", 503))
+            return error(status, str(getattr(refusal, "reason", refusal)), function=route.function)
 
     def _target(self, routes: Routes, revision: str) -> Target:
         """The outbound destination of ``revision``, made again only when its routes change."""

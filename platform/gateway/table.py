@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +42,7 @@ class Routes:
     backends: tuple[tuple[str, int], ...] = ()
     endpoints: dict[str, tuple[Endpoint, ...]] = field(default_factory=dict)
     timeout: float = 30.0
+    concurrency: dict[str, int] = field(default_factory=dict)  # per revision; 0 = no limit
 
 
 class RouteTable:
@@ -52,10 +53,19 @@ class RouteTable:
         self._splits: dict[Key, tuple[tuple[str, int], ...]] = {}
         self._revisions: dict[Key, dict[str, Any]] = {}
         self._task: asyncio.Task[None] | None = None
+        self._listeners: list[Callable[[str, str], None]] = []
         self.synced = asyncio.Event()
 
     def get(self, namespace: str, function: str) -> Routes | None:
         return self.routes.get((namespace, function))
+
+    def ready_replicas(self, namespace: str, function: str, revision: str) -> int:
+        routes = self.routes.get((namespace, function))
+        return len(routes.endpoints.get(revision, ())) if routes else 0
+
+    def listen(self, callback: Callable[[str, str], None]) -> None:
+        """Call ``callback(namespace, function)`` after that function's routes change."""
+        self._listeners.append(callback)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._follow(), name="gateway routes")
@@ -95,6 +105,8 @@ class RouteTable:
                 self.routes[key] = self._build(key)
             else:
                 self.routes.pop(key, None)
+            for listener in self._listeners:
+                listener(*key)
 
     def _remember(self, kind: str, event: str, obj: dict[str, Any]) -> Iterable[Key]:
         meta = obj["metadata"]
@@ -122,9 +134,11 @@ class RouteTable:
         spec = function.get("spec") or {}
         backends = self._splits.get(key, ())
         endpoints: dict[str, tuple[Endpoint, ...]] = {}
+        concurrency: dict[str, int] = {}
         for revision, _ in backends:
             body = self._revisions.get((key[0], revision))
             endpoints[revision] = _ready_endpoints(body) if body else ()
+            concurrency[revision] = int(((body or {}).get("spec") or {}).get("concurrency", 0))
         return Routes(
             namespace=key[0],
             function=key[1],
@@ -132,6 +146,7 @@ class RouteTable:
             backends=backends,
             endpoints=endpoints,
             timeout=float(spec.get("timeout", 30.0)),
+            concurrency=concurrency,
         )
 
 

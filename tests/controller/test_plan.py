@@ -46,7 +46,8 @@ def ready_reason(fn: Function) -> tuple[str, str | None]:
 
 def test_no_source_yet_means_nothing_to_run() -> None:
     decided = plan(function(artifact=False), [], url=None, now=NOW)
-    assert decided.create is None and decided.scale == {}
+    assert decided.create is None
+    assert decided.active == [] and decided.inactive == []
     assert ready_reason(function().with_status(decided.status)) == ("False", "NoSource")
 
 
@@ -54,7 +55,7 @@ def test_a_new_generation_stamps_the_next_revision_and_starts_it() -> None:
     decided = plan(function(1), [], url="u", now=NOW)
     assert decided.create is not None and decided.create.name == "hello-00001"
     assert decided.create.spec.artifact.digest == DIGEST
-    assert decided.scale == {"hello-00001": 1}
+    assert decided.active == ["hello-00001"]
     assert decided.traffic == []
     assert decided.status.latest_created_revision == "hello-00001"
     assert decided.status.observed_generation == 1
@@ -72,7 +73,8 @@ def test_a_ready_new_revision_takes_all_traffic_and_the_old_one_scales_to_zero()
     fn = function(2, observed_generation=2, traffic=[TrafficTarget("hello-00001", 100)])
     decided = plan(fn, [revision(1, "True"), revision(2, "True")], url=None, now=NOW)
     assert decided.traffic == [TrafficTarget("hello-00002", 100)]
-    assert decided.scale == {"hello-00001": 0, "hello-00002": 1}
+    assert decided.active == ["hello-00002"]
+    assert decided.inactive == ["hello-00001"]
     assert decided.status.latest_ready_revision == "hello-00002"
     assert ready_reason(fn.with_status(decided.status)) == ("True", "Serving")
 
@@ -81,7 +83,7 @@ def test_a_starting_revision_leaves_traffic_where_it_was() -> None:
     fn = function(2, observed_generation=2, traffic=[TrafficTarget("hello-00001", 100)])
     decided = plan(fn, [revision(1, "True"), revision(2, "Unknown")], url=None, now=NOW)
     assert decided.traffic == [TrafficTarget("hello-00001", 100)]
-    assert decided.scale == {"hello-00001": 1, "hello-00002": 1}
+    assert decided.active == ["hello-00001", "hello-00002"]
     assert ready_reason(fn.with_status(decided.status)) == ("Unknown", "RevisionStarting")
 
 
@@ -102,10 +104,3 @@ def test_revision_numbers_never_repeat_after_deletes() -> None:
         now=NOW,
     )
     assert decided.create is not None and decided.create.name == "hello-00008"
-
-
-def test_min_scale_keeps_more_serving_replicas() -> None:
-    fn = function(1, observed_generation=1)
-    base = revision(1, "True")
-    rev = replace(base, spec=replace(base.spec, scale=replace(base.spec.scale, min=3)))
-    assert plan(fn, [rev], url=None, now=NOW).scale == {"hello-00001": 3}

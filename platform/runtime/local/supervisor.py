@@ -200,6 +200,10 @@ class LocalRuntime:
         current.set_desired(replicas)
         self.publish(current)
 
+    def ready_count(self, namespace: str, revision: str) -> int:
+        current = self.sets.get((namespace, revision))
+        return sum(1 for r in current.replicas if r.ready) if current else 0
+
     async def remove(self, namespace: str, revision: str) -> None:
         current = self.sets.pop((namespace, revision), None)
         if current is not None:
