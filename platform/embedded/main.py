@@ -139,6 +139,7 @@ class EmbeddedPlatform:
         token = self._admin_token()
         self.routes.start()
         await self.routes.synced.wait()
+        self.runtime.start()
         self.autoscaler.start()
         self.activator.start()
         self.controller.start()

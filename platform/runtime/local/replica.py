@@ -1,23 +1,25 @@
 """One replica: a function runtime process, from launch to exit.
 
-The runtime is started with an inherited pipe (``--ready-fd``) on which it writes
-``ready <port>`` once it listens and its init hook has run; the port is chosen by the
-runtime itself (port 0), so launches never race for ports.
+A replica starts from a warm process when the pool has one (it is told which function
+to become on its stdin) and from a fresh ``python -m fnmesh.functions`` otherwise.
+Either way the runtime writes ``ready <port>`` on an inherited pipe once it listens and
+its init hook has run; it picks the port itself (port 0), so launches never race for
+ports.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
+import json
 import secrets
 import signal
-import sys
 import time
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from fnmesh.platform.runtime.local.pool import WarmPool
+from fnmesh.platform.runtime.local.process import Output, OutputSink, Process, base_env, spawn
 
 EXIT_REASONS = {3: "the handler module failed to import", 4: "the init hook failed"}
 
@@ -34,13 +36,11 @@ class LaunchSpec:
     sites: tuple[Path, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
     concurrency: int = 0
+    drain_timeout: float = 30.0
 
 
 class ReplicaFailed(Exception):
     """The replica exited (or never became ready); ``str`` says why, with its last output."""
-
-
-OutputSink = Callable[[str, str, str], None]  # (replica name, stream, line)
 
 
 class Replica:
@@ -52,11 +52,10 @@ class Replica:
         self.ready = False
         self.stopping = False
         self.started_at = time.time()
-        self.restarts = 0
-        self.process: asyncio.subprocess.Process | None = None
-        self._sink = sink
-        self._recent: deque[str] = deque(maxlen=20)
-        self._pumps: list[asyncio.Task[None]] = []
+        self.cold_start: float | None = None  # seconds from launch to ready
+        self.warm = False  # started from the warm pool
+        self.proc: Process | None = None
+        self._output = Output(self.name, sink)
 
     @property
     def address(self) -> str | None:
@@ -64,16 +63,74 @@ class Replica:
 
     @property
     def pid(self) -> int | None:
-        return self.process.pid if self.process else None
+        return self.proc.pid if self.proc else None
 
-    async def start(self, ready_timeout: float) -> None:
-        """Launch and wait until ready; raise ReplicaFailed when it cannot get there."""
-        read_fd, write_fd = os.pipe()
+    def _env(self) -> dict[str, str]:
         spec = self.spec
-        argv = [
-            sys.executable,
-            "-m",
-            "fnmesh.functions",
+        return {
+            **spec.env,
+            "FNMESH_NAMESPACE": spec.namespace,
+            "FNMESH_FUNCTION": spec.function,
+            "FNMESH_REVISION": spec.revision,
+            "FNMESH_REPLICA": self.name,
+        }
+
+    async def start(self, ready_timeout: float, pool: WarmPool | None = None) -> None:
+        """Launch and wait until ready; raise ReplicaFailed when it cannot get there."""
+        began = time.monotonic()
+        warm = pool.take() if pool is not None else None
+        if warm is not None:
+            await self._specialize(warm)
+        else:
+            self.proc = await self._spawn()
+        proc = self.proc
+        assert proc is not None
+        try:
+            line = await proc.read_line(ready_timeout)
+        except TimeoutError:
+            await self.kill()
+            raise ReplicaFailed(
+                f"replica {self.name} was not ready within {ready_timeout:g}s"
+            ) from None
+        if line is None:
+            code = proc.process.returncode
+            raise ReplicaFailed(self.exit_reason(code if code is not None else -1))
+        parts = line.split()
+        if len(parts) != 2 or parts[0] != "ready" or not parts[1].isdigit():
+            await self.kill()
+            raise ReplicaFailed(f"replica {self.name} sent {line!r} instead of 'ready <port>'")
+        proc.close_ready()
+        self.port = int(parts[1])
+        self.cold_start = time.monotonic() - began
+        self.ready = True
+
+    async def _specialize(self, warm: Process) -> None:
+        warm.output.name, warm.output.sink = self.name, self._output.sink
+        warm.output.recent.clear()
+        self._output = warm.output
+        self.proc = warm
+        self.warm = True
+        spec = self.spec
+        message = {
+            "source": str(spec.source_dir),
+            "handler": spec.handler,
+            "sites": [str(s) for s in spec.sites],
+            "env": self._env(),
+            "concurrency": spec.concurrency,
+            "host": self.host,
+            "port": 0,
+            "drainTimeout": spec.drain_timeout,
+        }
+        stdin = warm.process.stdin
+        assert stdin is not None
+        stdin.write(json.dumps(message).encode() + b"\n")
+        with contextlib.suppress(ConnectionError):
+            await stdin.drain()
+        stdin.close()
+
+    async def _spawn(self) -> Process:
+        spec = self.spec
+        args = [
             "--source",
             str(spec.source_dir),
             "--handler",
@@ -82,125 +139,47 @@ class Replica:
             self.host,
             "--port",
             "0",
-            "--ready-fd",
-            str(write_fd),
             "--concurrency",
             str(spec.concurrency),
+            "--drain-timeout",
+            str(spec.drain_timeout),
         ]
         for site in spec.sites:
-            argv += ["--site", str(site)]
-        env = {
-            **_base_env(),
-            **spec.env,
-            "FNMESH_NAMESPACE": spec.namespace,
-            "FNMESH_FUNCTION": spec.function,
-            "FNMESH_REVISION": spec.revision,
-            "FNMESH_REPLICA": self.name,
-            "PYTHONUNBUFFERED": "1",
-            "PYTHONDONTWRITEBYTECODE": "1",
-        }
-        try:
-            self.process = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
-                pass_fds=(write_fd,),
-                env=env,
-                cwd=spec.source_dir,
-                start_new_session=True,
-            )
-        finally:
-            os.close(write_fd)
-        assert self.process.stdout is not None and self.process.stderr is not None
-        self._pumps = [
-            asyncio.create_task(self._pump(self.process.stdout, "stdout")),
-            asyncio.create_task(self._pump(self.process.stderr, "stderr")),
-        ]
-        line = await self._read_ready(read_fd, ready_timeout)
-        parts = line.split()
-        if len(parts) != 2 or parts[0] != "ready" or not parts[1].isdigit():
-            await self.kill()
-            raise ReplicaFailed(f"replica {self.name} sent {line!r} instead of 'ready <port>'")
-        self.port = int(parts[1])
-        self.ready = True
-
-    async def _read_ready(self, read_fd: int, timeout: float) -> str:
-        loop = asyncio.get_running_loop()
-        reader = asyncio.StreamReader()
-        transport, _ = await loop.connect_read_pipe(
-            lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(read_fd, "rb", buffering=0)
+            args += ["--site", str(site)]
+        return await spawn(
+            "fnmesh.functions",
+            args,
+            {**base_env(), **self._env()},
+            cwd=str(spec.source_dir),
+            output=self._output,
         )
-        assert self.process is not None
-        ready = asyncio.ensure_future(reader.readline())
-        exited = asyncio.ensure_future(self.process.wait())
-        try:
-            done, _ = await asyncio.wait(
-                {ready, exited}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-            )
-        finally:
-            transport.close()
-        if ready in done and ready.result():
-            exited.cancel()
-            return ready.result().decode("ascii", "replace").strip()
-        ready.cancel()
-        if exited in done:
-            await asyncio.gather(*self._pumps, return_exceptions=True)
-            raise ReplicaFailed(self.exit_reason(exited.result()))
-        exited.cancel()
-        await self.kill()
-        raise ReplicaFailed(f"replica {self.name} was not ready within {timeout:g}s")
 
     def exit_reason(self, code: int) -> str:
         what = EXIT_REASONS.get(code, f"exited with status {code}")
         if code < 0:
             with contextlib.suppress(ValueError):
                 what = f"was killed by {signal.Signals(-code).name}"
-        tail = "\n".join(self._recent)
+        tail = "\n".join(self._output.recent)
         return f"replica {self.name} {what}" + (f":\n{tail}" if tail else "")
 
-    async def _pump(self, stream: asyncio.StreamReader, name: str) -> None:
-        while True:
-            try:
-                line = await stream.readline()
-            except ValueError:  # a line longer than the reader's limit
-                line = await stream.read(65536)
-            if not line:
-                return
-            text = line.decode("utf-8", "replace").rstrip("\n")
-            self._recent.append(text)
-            self._sink(self.name, name, text)
-
     async def wait(self) -> int:
-        assert self.process is not None
-        code = await self.process.wait()
-        await asyncio.gather(*self._pumps, return_exceptions=True)
-        return code
+        assert self.proc is not None
+        return await self.proc.wait()
 
     async def stop(self, timeout: float) -> None:
         """SIGTERM (the runtime drains in-flight requests), then SIGKILL after ``timeout``."""
         self.stopping = True
         self.ready = False
-        process = self.process
-        if process is None or process.returncode is not None:
+        proc = self.proc
+        if proc is None or proc.process.returncode is not None:
             return
         with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGTERM)
+            proc.process.send_signal(signal.SIGTERM)
         try:
-            await asyncio.wait_for(process.wait(), timeout)
+            await asyncio.wait_for(proc.wait(), timeout)
         except TimeoutError:
             await self.kill()
-        await asyncio.gather(*self._pumps, return_exceptions=True)
 
     async def kill(self) -> None:
-        process = self.process
-        if process is None or process.returncode is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        await process.wait()
-
-
-def _base_env() -> dict[str, str]:
-    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "VIRTUAL_ENV", "SSL_CERT_FILE")
-    return {key: os.environ[key] for key in keep if key in os.environ}
+        if self.proc is not None:
+            await self.proc.kill()

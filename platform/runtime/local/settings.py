@@ -13,3 +13,4 @@ class RuntimeConfig:
     restart_backoff_max: float = 30.0
     max_replicas: int = 20
     log_max_bytes: int = 10 * 1024 * 1024
+    warm_pool_size: int = 2  # runtimes kept started for cold starts; 0 turns the pool off

@@ -22,6 +22,7 @@ from fnmesh.platform.model import Condition, ReplicaStatus, Revision, RevisionSt
 from fnmesh.platform.model.resources import set_condition
 from fnmesh.platform.runtime.local.backoff import Backoff
 from fnmesh.platform.runtime.local.logbook import LogBook
+from fnmesh.platform.runtime.local.pool import WarmPool
 from fnmesh.platform.runtime.local.replica import LaunchSpec, Replica, ReplicaFailed
 from fnmesh.platform.runtime.local.settings import RuntimeConfig
 from fnmesh.platform.store import Conflict, NotFound, Store
@@ -42,6 +43,7 @@ class RevisionSet:
         self.crashes = 0
         self.failure: str | None = None
         self.restart_at = 0.0
+        self.last_cold_start: float | None = None
         self._wake = asyncio.Event()
         self._task = asyncio.create_task(self._run(), name=f"revision {revision.name}")
         self._children: set[asyncio.Task[None]] = set()
@@ -88,13 +90,15 @@ class RevisionSet:
         self.replicas.append(replica)
         self.runtime.publish(self)
         try:
-            await replica.start(self.runtime.config.ready_timeout)
+            await replica.start(self.runtime.config.ready_timeout, self.runtime.pool)
         except (ReplicaFailed, OSError) as error:
             self.replicas.remove(replica)
             self._crashed(replica, str(error))
             return
         self.failure = None
-        log.info("replica %s ready at %s", replica.name, replica.address)
+        self.last_cold_start = replica.cold_start
+        log.info("replica %s ready at %s in %.0f ms%s", replica.name, replica.address,
+                 (replica.cold_start or 0) * 1000, " (warm)" if replica.warm else "")
         self.runtime.publish(self)
         watcher = asyncio.create_task(self._watch(replica))
         self._children.add(watcher)
@@ -166,6 +170,7 @@ class RevisionSet:
             ready_replicas=len(ready),
             replicas=replicas,
             conditions=conditions,
+            last_cold_start_seconds=self.last_cold_start,
         )
 
 
@@ -188,6 +193,10 @@ class LocalRuntime:
         self.host = host
         self.backoff = Backoff(config.restart_backoff_min, config.restart_backoff_max)
         self.sets: dict[tuple[str, str], RevisionSet] = {}
+        self.pool = WarmPool(config.warm_pool_size)
+
+    def start(self) -> None:
+        self.pool.start()
 
     async def scale(self, revision: Revision, replicas: int) -> None:
         replicas = max(0, min(replicas, self.config.max_replicas))
@@ -212,6 +221,7 @@ class LocalRuntime:
     async def close(self) -> None:
         sets, self.sets = list(self.sets.values()), {}
         await asyncio.gather(*(s.close() for s in sets))
+        await self.pool.close()
 
     def launch_spec(self, revision: Revision) -> LaunchSpec:
         artifact = revision.spec.artifact

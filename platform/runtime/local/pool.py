@@ -1,0 +1,88 @@
+"""The warm pool: runtime processes started ahead of need, specialized on a cold start.
+
+``take`` hands out a warm process (it has the runtime imported and waits on stdin for
+the function to become) and refills the pool in the background, so a scale-from-zero
+costs the user's import and a bind instead of an interpreter start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from fnmesh.platform.runtime.local.process import Output, Process, base_env, spawn
+
+log = logging.getLogger("fnmesh.runtime")
+WARM_TIMEOUT = 30.0
+
+
+class WarmPool:
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._warm: list[Process] = []
+        self._starting = 0
+        self._refill: asyncio.Task[None] | None = None
+        self._closed = False
+        self._wanted = asyncio.Event()
+
+    def start(self) -> None:
+        if self.size > 0:
+            self._refill = asyncio.create_task(self._keep_full(), name="warm pool")
+            self._wanted.set()
+
+    def take(self) -> Process | None:
+        while self._warm:
+            process = self._warm.pop()
+            self._wanted.set()
+            if process.process.returncode is None:
+                return process
+        self._wanted.set()
+        return None
+
+    @property
+    def warm(self) -> int:
+        return len(self._warm)
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._refill is not None:
+            self._refill.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refill
+        warm, self._warm = self._warm, []
+        for process in warm:
+            if process.process.stdin is not None:
+                process.process.stdin.close()  # an unused warm process exits on EOF
+        await asyncio.gather(*(self._reap(p) for p in warm))
+
+    @staticmethod
+    async def _reap(process: Process) -> None:
+        try:
+            await asyncio.wait_for(process.wait(), 5)
+        except TimeoutError:
+            await process.kill()
+
+    async def _keep_full(self) -> None:
+        while not self._closed:
+            await self._wanted.wait()
+            self._wanted.clear()
+            while len(self._warm) < self.size and not self._closed:
+                try:
+                    process = await self._one()
+                except Exception as error:
+                    log.warning("warm pool: could not start a runtime: %s", error)
+                    await asyncio.sleep(1.0)
+                    continue
+                if process is not None:
+                    self._warm.append(process)
+
+    async def _one(self) -> Process | None:
+        output = Output(name="warm")
+        process = await spawn("fnmesh.functions.pool", [], base_env(), stdin=True, output=output)
+        line = await process.read_line(WARM_TIMEOUT)
+        if line != "warm":
+            await process.kill()
+            log.warning("warm pool: a runtime did not start: %s", "\n".join(output.recent))
+            return None
+        return process
