@@ -4,8 +4,12 @@ from pathlib import Path
 
 from setuptools import setup
 
-ROOTS = {"platform": "fnmesh.platform", "activator": "fnmesh.activator",
-         "autoscaler": "fnmesh.autoscaler", "functions": "fnmesh.functions"}
+ROOTS = {
+    "platform": "fnmesh.platform",
+    "activator": "fnmesh.activator",
+    "autoscaler": "fnmesh.autoscaler",
+    "functions": "fnmesh.functions",
+}
 
 
 def packages() -> list[str]:

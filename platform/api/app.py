@@ -8,13 +8,14 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
 from fnmesh.platform.api import logs, observe, resources, source
 from fnmesh.platform.api.auth import BearerAuth
 from fnmesh.platform.api.deps import ApiDeps
 from fnmesh.platform.api.errors import ApiError, failure
 from fnmesh.platform.api.openapi import document
+from fnmesh.platform.git.app import GitApp
 from fnmesh.platform.store import StoreError
 
 log = logging.getLogger("fnmesh.api")
@@ -47,6 +48,7 @@ ROUTES = [
     Route(NS + "/revisions", resources.list_revisions, methods=["GET"]),
     Route(NS + "/revisions/{name}", resources.get_revision, methods=["GET"]),
     Route(NS + "/trafficsplits/{name}", resources.get_traffic_split, methods=["GET"]),
+    Mount("/git", app=GitApp()),  # git smart HTTP; basic auth of its own (see auth.py)
 ]
 
 

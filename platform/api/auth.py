@@ -18,6 +18,8 @@ from fnmesh.platform.store import NotFound, Store
 
 SYSTEM_NAMESPACE = "fnmesh-system"
 PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json"})
+# git clients send the token as HTTP basic auth; the git receiver checks it itself
+SELF_AUTHENTICATED_PREFIXES = ("/git/",)
 
 
 def _digest(secret: str) -> str:
@@ -74,7 +76,11 @@ class BearerAuth:
         self.tokens = tokens
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"] in PUBLIC_PATHS:
+        if (
+            scope["type"] != "http"
+            or scope["path"] in PUBLIC_PATHS
+            or scope["path"].startswith(SELF_AUTHENTICATED_PREFIXES)
+        ):
             await self.app(scope, receive, send)
             return
         header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")

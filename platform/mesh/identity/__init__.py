@@ -22,12 +22,9 @@ from fnmesh.platform.mesh.identity.ca import (
     TrustAnchor,
 )
 from fnmesh.platform.mesh.identity.certify import Certifier, InProcessEndpoint
-from fnmesh.platform.mesh.identity.client import (
-    HttpIdentityEndpoint,
-    IdentityClient,
-    IdentityEndpoint,
-)
+from fnmesh.platform.mesh.identity.client import IdentityClient, IdentityEndpoint
 from fnmesh.platform.mesh.identity.csr import KeyAndCsr, check_csr, generate_key, make_csr
+from fnmesh.platform.mesh.identity.endpoint import HttpIdentityEndpoint
 from fnmesh.platform.mesh.identity.errors import (
     AuthorityError,
     BadRequest,

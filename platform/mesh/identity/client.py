@@ -14,21 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import ssl
 from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-import aiohttp
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from fnmesh.platform.mesh.identity.ca import IssuedCertificate
 from fnmesh.platform.mesh.identity.clock import Clock, Sleep, system_clock, system_sleep
 from fnmesh.platform.mesh.identity.csr import make_csr, same_key
-from fnmesh.platform.mesh.identity.errors import BadRequest, IdentityError, IdentityRefused
-from fnmesh.platform.mesh.identity.names import TRUST_DOMAIN, component_identity
+from fnmesh.platform.mesh.identity.errors import IdentityError
 from fnmesh.platform.mesh.identity.renewal import (
     DEFAULT_POLICY,
     RenewalPolicy,
@@ -41,7 +38,7 @@ from fnmesh.platform.mesh.identity.tls import (
     load_credentials,
     server_context,
 )
-from fnmesh.platform.mesh.identity.wire import CERTIFY_PATH, CertifyRequest, CertifyResponse
+from fnmesh.platform.mesh.identity.wire import CertifyRequest, CertifyResponse
 
 
 class IdentityEndpoint(Protocol):
@@ -55,62 +52,6 @@ class IdentityEndpoint(Protocol):
         Raises IdentityRefused (refused), BadRequest (malformed) or IdentityError.
         """
         ...
-
-
-class HttpIdentityEndpoint:
-    """The identity service over HTTPS, its certificate checked for ``server_identity``."""
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        server_identity: str | None = None,
-        trust_domain: str = TRUST_DOMAIN,
-        timeout: float = 10.0,
-    ) -> None:
-        self.url = url.rstrip("/")
-        self.server_identity = server_identity or component_identity("identity", trust_domain)
-        self.timeout = timeout
-
-    async def certify(
-        self, request: CertifyRequest, ssl_context: ssl.SSLContext
-    ) -> CertifyResponse:
-        try:
-            async with (
-                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout)) as session,
-                session.post(
-                    self.url + CERTIFY_PATH,
-                    json=request.to_json(),
-                    ssl=ssl_context,
-                    server_hostname=self.server_identity,
-                ) as reply,
-            ):
-                status = reply.status
-                text = await reply.text()
-        except (aiohttp.ClientError, OSError, TimeoutError) as error:
-            detail = str(error) or type(error).__name__
-            raise IdentityError(
-                f"cannot reach the identity service at {self.url}: {detail}"
-            ) from error
-        return _answer(status, text)
-
-
-def _answer(status: int, text: str) -> CertifyResponse:
-    try:
-        body = json.loads(text) if text else None
-    except ValueError:
-        body = None
-    if status == 200:
-        try:
-            return CertifyResponse.from_json(body)
-        except ValueError as error:
-            raise IdentityError(f"the identity service answered nonsense: {error}") from None
-    reason = body.get("reason") if isinstance(body, dict) else None
-    if status == 403 and isinstance(reason, str):
-        raise IdentityRefused(reason)
-    if status == 400 and isinstance(reason, str) and isinstance(body, dict):
-        raise BadRequest(str(body.get("field", "body")), reason)
-    raise IdentityError(f"the identity service answered {status}: {text[:300]}")
 
 
 def accept_certificate(

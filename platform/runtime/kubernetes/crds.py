@@ -212,6 +212,36 @@ def revision_crd() -> dict[str, Any]:
     )
 
 
+def token_crd() -> dict[str, Any]:
+    """The Token CRD: an API token's SHA-256 and role, kept by the Kubernetes store.
+
+    Not yet among ``crds()``: the chart ships it once the API runs on that store.
+    """
+    spec = {
+        "type": "object",
+        "description": "a token of the platform's API; the secret itself is never stored",
+        "required": ["sha256"],
+        "properties": {
+            "sha256": {
+                "type": "string",
+                "pattern": "^[0-9a-f]{64}$",
+                "description": "SHA-256 of the token, hex",
+            },
+            "role": {"type": "string", "description": "what the token may do, e.g. admin"},
+        },
+    }
+    status = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    crd = _crd(
+        kind="Token",
+        plural="tokens",
+        short="fntoken",
+        schema=_root_schema(spec, status, "A token of the fnmesh API (its hash only)."),
+        columns=[{"name": "Role", "type": "string", "jsonPath": ".spec.role"}, _AGE],
+    )
+    del crd["spec"]["versions"][0]["subresources"]  # tokens have no status of their own
+    return crd
+
+
 def crds() -> list[dict[str, Any]]:
     return [function_crd(), revision_crd()]
 

@@ -97,8 +97,13 @@ class RevisionSet:
             return
         self.failure = None
         self.last_cold_start = replica.cold_start
-        log.info("replica %s ready at %s in %.0f ms%s", replica.name, replica.address,
-                 (replica.cold_start or 0) * 1000, " (warm)" if replica.warm else "")
+        log.info(
+            "replica %s ready at %s in %.0f ms%s",
+            replica.name,
+            replica.address,
+            (replica.cold_start or 0) * 1000,
+            " (warm)" if replica.warm else "",
+        )
         self.runtime.publish(self)
         watcher = asyncio.create_task(self._watch(replica))
         self._children.add(watcher)

@@ -1,0 +1,5 @@
+import sys
+
+from fnmesh.functions.main import main
+
+sys.exit(main())

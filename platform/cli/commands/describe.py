@@ -1,0 +1,107 @@
+"""``fn describe NAME``: a function, its revisions and their replicas."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from fnmesh.platform.cli.arguments import add_home, add_namespace, add_output, connect, namespace
+from fnmesh.platform.cli.client import namespaced
+from fnmesh.platform.cli.output import age, fields, render, seconds
+from fnmesh.platform.cli.tables import condition_table, replica_table, revision_table
+from fnmesh.platform.cli.views import (
+    conditions,
+    function_url,
+    items,
+    newest_first,
+    ready,
+    replicas,
+    section,
+)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "describe",
+        help="show a function in detail",
+        description="Show a function: spec, status, revisions and replicas.",
+    )
+    parser.add_argument("name", metavar="NAME")
+    add_home(parser)
+    add_namespace(parser)
+    add_output(parser)
+    parser.set_defaults(run=run)
+
+
+def scale_summary(scale: Mapping[str, Any]) -> str:
+    low = scale.get("min", 0)
+    high = scale.get("max", 0)
+    parts = [f"min {low}", f"max {high or 'platform default'}"]
+    if scale.get("target") is not None:
+        parts.append(f"target {scale['target']:g} {scale.get('metric') or 'concurrency'}")
+    return ", ".join(parts)
+
+
+def function_fields(function: Any, gateway: str, now: datetime) -> str:
+    meta, spec, status = (section(function, k) for k in ("metadata", "spec", "status"))
+    artifact = section(spec, "artifact")
+    built = None
+    if artifact:
+        built = str(artifact.get("digest") or "")
+        if artifact.get("build"):
+            built += f" (build {artifact['build']})"
+        if artifact.get("commit"):
+            built += f" (commit {artifact['commit']})"
+    concurrency = spec.get("concurrency")
+    env = spec.get("env") if isinstance(spec.get("env"), dict) else {}
+    created = meta.get("creationTimestamp")
+    pairs: list[tuple[str, object]] = [
+        ("Name", meta.get("name")),
+        ("Namespace", meta.get("namespace")),
+        ("URL", function_url(function, gateway)),
+        ("Ready", ready(function)),
+        ("Handler", spec.get("handler")),
+        ("Runtime", spec.get("runtime")),
+        ("Visibility", spec.get("visibility")),
+        ("Timeout", seconds(spec.get("timeout"))),
+        ("Concurrency", "unlimited" if concurrency == 0 else concurrency),
+        ("Scale", scale_summary(section(spec, "scale"))),
+        ("Env", ", ".join(f"{k}={v}" for k, v in sorted(env.items())) if env else None),
+        ("Artifact", built),
+        ("Generation", f"{meta.get('generation')} (observed {status.get('observedGeneration')})"),
+        (
+            "Latest",
+            f"created {status.get('latestCreatedRevision') or '-'}, "
+            f"ready {status.get('latestReadyRevision') or '-'}",
+        ),
+        ("Created", f"{created} ({age(created, now)} ago)" if created else None),
+    ]
+    return fields(pairs)
+
+
+def describe(function: Any, revisions: list[dict[str, Any]], gateway: str, now: datetime) -> str:
+    parts = [function_fields(function, gateway, now)]
+    shown = condition_table(function, "  ") if conditions(function) else "  -"
+    parts.append("Conditions:\n" + shown)
+    shown = revision_table(function, revisions, now, "  ") if revisions else "  -"
+    parts.append("Revisions:\n" + shown)
+    if any(replicas(r) for r in revisions):
+        parts.append("Replicas:\n" + replica_table(revisions, now, "  "))
+    else:
+        parts.append("Replicas:\n  - (none running: the function is scaled to zero)")
+    return "\n\n".join(parts)
+
+
+def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    client = connect(args, env)
+    ns = namespace(args)
+    function = client.get_json(namespaced(ns, "functions", args.name))
+    listing = client.get_json(namespaced(ns, "revisions"), {"function": args.name})
+    revisions = newest_first(items(listing))
+    if args.output != "table":
+        print(render({"function": function, "revisions": revisions}, args.output))
+        return 0
+    print(describe(function, revisions, client.context.gateway, datetime.now(UTC)))
+    return 0

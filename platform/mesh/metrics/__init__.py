@@ -1,0 +1,8 @@
+"""Prometheus metrics with Linkerd's names and labels, cheap on the request path.
+
+``responses`` counts requests and responses by status and peer identity into plain
+per-(status, peer) objects made once and reused (no label dicts per request), and renders
+them as ``request_total``, ``response_total`` and ``response_latency_ms`` for either
+direction; ``proxy`` holds the replica proxy's other families (TCP, authorization,
+identity); ``layer`` is the inbound layer that records each request.
+"""

@@ -1,0 +1,286 @@
+"""The kopf operator: Functions and Revisions in, workloads and SMI objects out.
+
+Run it with ``python -m fnmesh.platform.runtime.kubernetes.operator`` (the chart does),
+configured by the environment (``operator_config``).
+
+What it follows, and what it does (level-triggered: each step reads the current state):
+
+- a Function is created, changed, or found at start-up -> ``reconcile_function``: the
+  controller's ``plan`` decides from the function and its revisions (label
+  ``fnmesh.dev/function``); the operator creates the next Revision (owned by the
+  Function), applies the ServiceAccount, apex Service, HTTPRouteGroup, TrafficTarget and
+  TrafficSplit, writes the Function's status through the status subresource, and scales
+  revisions the plan retires to zero;
+- a Revision is created or found at start-up -> ``ensure_revision``: its Deployment
+  (created with the initial replicas; an existing one is patched without touching
+  ``spec.replicas``, which the autoscaler owns) and its Service;
+- a revision's Deployment changes -> ``observe_deployment``: the Revision's status
+  (replica counts, Ready) from the Deployment's, then the function is reconciled again,
+  so traffic moves once the new revision is ready;
+- a Function or Revision is deleted -> the objects it owned are deleted (owner
+  references let Kubernetes' garbage collector do the same; this covers clusters and test
+  servers without one). 404s count as done.
+
+No finalizers: deleting a Function never waits for the operator. kopf keeps its own
+bookkeeping in ``operator.fnmesh.dev/*`` annotations, so status stays the platform's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import logging
+import os
+import sys
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+import kopf
+
+from fnmesh.platform.controller.plan import plan
+from fnmesh.platform.model import Function, Revision
+from fnmesh.platform.model.errors import ValidationError
+from fnmesh.platform.model.resources import LABEL_FUNCTION, LABEL_REVISION
+from fnmesh.platform.runtime.kubernetes.apply import (
+    DEPLOYMENTS,
+    FUNCTIONS,
+    REVISIONS,
+    SERVICES,
+    Cluster,
+    resource_for,
+)
+from fnmesh.platform.runtime.kubernetes.builders import make_deployment, make_service
+from fnmesh.platform.runtime.kubernetes.operator_config import OperatorConfig
+from fnmesh.platform.runtime.kubernetes.reconcile import (
+    function_objects,
+    initial_replicas,
+    new_revision,
+    owned_by_function,
+    retired,
+    revision_status,
+    revision_status_patch,
+    status_patch,
+)
+from fnmesh.platform.store.errors import Conflict, StoreError
+from fnmesh.platform.store.kubernetes import KubeClient
+
+log = logging.getLogger("fnmesh.operator")
+GROUP, VERSION = "fnmesh.dev", "v1alpha1"
+ANNOTATIONS_PREFIX = "operator.fnmesh.dev"
+CONFLICT_RETRIES = 5
+Key = tuple[str, str]
+
+
+def _utc_now() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Operator:
+    """The driver: reads the cluster, asks the pure decisions, writes the results.
+
+    Blocking API calls run in threads; one function is reconciled at a time (a lock per
+    function), whichever event asked for it.
+    """
+
+    def __init__(
+        self, cluster: Cluster, config: OperatorConfig, *, now: Callable[[], str] = _utc_now
+    ) -> None:
+        self.cluster = cluster
+        self.config = config
+        self.now = now
+        self._locks: dict[Key, asyncio.Lock] = {}
+
+    # -- functions -----------------------------------------------------------------------
+
+    async def reconcile_function(self, namespace: str, name: str) -> None:
+        lock = self._locks.setdefault((namespace, name), asyncio.Lock())
+        async with lock:
+            for attempt in range(1, CONFLICT_RETRIES + 1):
+                try:
+                    await asyncio.to_thread(self._reconcile_function, namespace, name)
+                    return
+                except Conflict:
+                    if attempt == CONFLICT_RETRIES:
+                        raise
+                    log.debug("function %s/%s changed while reconciling; again", namespace, name)
+
+    def _reconcile_function(self, namespace: str, name: str) -> None:
+        raw = self.cluster.get(FUNCTIONS, namespace, name)
+        if raw is None:
+            return
+        function = Function.from_dict(raw)
+        revisions = [
+            Revision.from_dict(o)
+            for o in self.cluster.list(REVISIONS, namespace, {LABEL_FUNCTION: name})
+        ]
+        url = self.config.function_url(namespace, name)
+        decided = plan(function, revisions, url=url, now=self.now())
+        created = new_revision(function, decided)
+        if created is not None and self.cluster.create(created) is not None:
+            log.info("revision %s/%s stamped", namespace, created["metadata"]["name"])
+        allowed = self.config.allowed(function.spec.visibility)
+        for obj in function_objects(function, decided, self.config.cluster, allowed):
+            self.cluster.apply(obj)
+        if decided.status != function.status:
+            self.cluster.patch_status(FUNCTIONS, namespace, name, status_patch(decided.status))
+        for revision in retired(decided):
+            deployment = self.cluster.get(DEPLOYMENTS, namespace, revision)
+            if deployment is not None and (deployment.get("spec") or {}).get("replicas"):
+                log.info("revision %s/%s retired: scaling it to zero", namespace, revision)
+                self.cluster.set_replicas(namespace, revision, 0)
+
+    async def function_deleted(self, namespace: str, name: str, body: dict[str, Any]) -> None:
+        lock = self._locks.setdefault((namespace, name), asyncio.Lock())
+        async with lock:
+            await asyncio.to_thread(self._function_deleted, namespace, name, body)
+        self._locks.pop((namespace, name), None)
+
+    def _function_deleted(self, namespace: str, name: str, body: dict[str, Any]) -> None:
+        for revision in self.cluster.list(REVISIONS, namespace, {LABEL_FUNCTION: name}):
+            self.cluster.delete(REVISIONS, namespace, revision["metadata"]["name"])
+        function = Function.from_dict(body)
+        for api_version, kind, child in owned_by_function(function, self.config.cluster):
+            self.cluster.delete(resource_for(api_version, kind), namespace, child)
+        log.info("function %s/%s deleted: its objects are removed", namespace, name)
+
+    # -- revisions -----------------------------------------------------------------------
+
+    async def ensure_revision(self, namespace: str, name: str) -> None:
+        await asyncio.to_thread(self._ensure_revision, namespace, name)
+
+    def _ensure_revision(self, namespace: str, name: str) -> None:
+        raw = self.cluster.get(REVISIONS, namespace, name)
+        if raw is None:
+            return
+        revision = Revision.from_dict(raw)
+        cfg = self.config.cluster
+        deployment = self.cluster.apply(
+            make_deployment(revision, cfg),
+            create_as=make_deployment(revision, cfg, replicas=initial_replicas(revision)),
+        )
+        self.cluster.apply(make_service(revision))
+        self._write_revision_status(revision, deployment)
+
+    async def observe_deployment(self, namespace: str, deployment: dict[str, Any]) -> None:
+        labels = (deployment.get("metadata") or {}).get("labels") or {}
+        revision, function = labels.get(LABEL_REVISION), labels.get(LABEL_FUNCTION)
+        if not revision or not function:
+            return
+        await asyncio.to_thread(self._observe, namespace, revision, deployment)
+        await self.reconcile_function(namespace, function)
+
+    def _observe(self, namespace: str, name: str, deployment: dict[str, Any]) -> None:
+        raw = self.cluster.get(REVISIONS, namespace, name)
+        if raw is not None:
+            self._write_revision_status(Revision.from_dict(raw), deployment)
+
+    def _write_revision_status(self, revision: Revision, deployment: dict[str, Any]) -> None:
+        status = revision_status(revision, deployment, self.now())
+        if status != revision.status:
+            patch = revision_status_patch(status)
+            self.cluster.patch_status(REVISIONS, revision.namespace, revision.name, patch)
+
+    async def revision_deleted(self, namespace: str, name: str) -> None:
+        await asyncio.to_thread(self._revision_deleted, namespace, name)
+
+    def _revision_deleted(self, namespace: str, name: str) -> None:
+        self.cluster.delete(DEPLOYMENTS, namespace, name)
+        self.cluster.delete(SERVICES, namespace, name)
+        log.info("revision %s/%s deleted: its Deployment and Service are removed", namespace, name)
+
+
+# -- kopf ---------------------------------------------------------------------------------
+
+
+def register(registry: kopf.OperatorRegistry, operator: Operator) -> None:
+    """Add the operator's handlers to ``registry`` (login handlers are the caller's)."""
+
+    @kopf.on.resume(GROUP, VERSION, "functions", registry=registry)
+    @kopf.on.create(GROUP, VERSION, "functions", registry=registry)
+    @kopf.on.update(GROUP, VERSION, "functions", registry=registry)
+    async def function_changed(*, namespace: str | None, name: str, **_: Any) -> None:
+        await _retry_later(operator.reconcile_function(namespace or "default", name))
+
+    @kopf.on.resume(GROUP, VERSION, "revisions", registry=registry)
+    @kopf.on.create(GROUP, VERSION, "revisions", registry=registry)
+    async def revision_changed(*, namespace: str | None, name: str, **_: Any) -> None:
+        await _retry_later(operator.ensure_revision(namespace or "default", name))
+
+    @kopf.on.event(GROUP, VERSION, "functions", registry=registry)
+    async def function_event(
+        *, event: kopf.RawEvent, namespace: str | None, name: str, **_: Any
+    ) -> None:
+        if event["type"] == "DELETED":
+            body = dict(event["object"])
+            await operator.function_deleted(namespace or "default", name, body)
+
+    @kopf.on.event(GROUP, VERSION, "revisions", registry=registry)
+    async def revision_event(
+        *, event: kopf.RawEvent, namespace: str | None, name: str, **_: Any
+    ) -> None:
+        if event["type"] == "DELETED":
+            await operator.revision_deleted(namespace or "default", name)
+
+    revision_label = {LABEL_REVISION: kopf.PRESENT}
+
+    @kopf.on.event("apps", "v1", "deployments", labels=revision_label, registry=registry)
+    async def deployment_event(*, event: kopf.RawEvent, namespace: str | None, **_: Any) -> None:
+        if event["type"] != "DELETED":
+            deployment = dict(event["object"])
+            await operator.observe_deployment(namespace or "default", deployment)
+
+
+async def _retry_later(step: Coroutine[Any, Any, None]) -> None:
+    """Run a reconcile step; API trouble is retried by kopf soon, bad input is not."""
+    try:
+        await step
+    except (StoreError, OSError) as error:
+        raise kopf.TemporaryError(str(error), delay=1) from error
+    except ValueError as error:  # the resource cannot be built into valid objects
+        raise kopf.PermanentError(str(error)) from error
+
+
+def configure(settings: kopf.OperatorSettings) -> kopf.OperatorSettings:
+    """kopf's settings for this operator: bookkeeping in annotations, not in status."""
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(
+        prefix=ANNOTATIONS_PREFIX
+    )
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=ANNOTATIONS_PREFIX
+    )
+    settings.persistence.finalizer = f"{ANNOTATIONS_PREFIX}/finalizer"
+    settings.execution.default_backoff = 5
+    settings.posting.level = logging.WARNING  # Kubernetes events only for trouble
+    settings.posting.reporting_component = "fnmesh-operator"
+    settings.watching.label_selectors["apps", "v1", "deployments"] = LABEL_REVISION
+    return settings
+
+
+def main() -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        config = OperatorConfig.from_env(os.environ)
+    except ValidationError as error:
+        print(f"fnmesh operator: {error}", file=sys.stderr)
+        return 2
+    try:
+        client = KubeClient.from_environment(timeout=config.request_timeout)
+    except StoreError as error:
+        print(f"fnmesh operator: {error}", file=sys.stderr)
+        return 2
+    registry = kopf.OperatorRegistry()
+    register(registry, Operator(Cluster(client), config))
+    kopf.on.login(registry=registry)(kopf.login_via_client)
+    namespaces = list(config.watch_namespaces)
+    kopf.run(
+        registry=registry,
+        settings=configure(kopf.OperatorSettings()),
+        standalone=True,
+        clusterwide=not namespaces,
+        namespaces=namespaces,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
