@@ -34,6 +34,7 @@ from fnmesh.platform.controller import Controller
 from fnmesh.platform.deploy import DeployService
 from fnmesh.platform.deploy.service import new_build_id
 from fnmesh.platform.embedded.config import ConfigError, PlatformConfig, load
+from fnmesh.platform.embedded.mesh import EmbeddedMesh
 from fnmesh.platform.gateway import Gateway
 from fnmesh.platform.gateway.table import RouteTable
 from fnmesh.platform.model import Function
@@ -108,8 +109,16 @@ class EmbeddedPlatform:
         self.builder = Builder(cfg.build_root, limits=limits)
         self.deploy = DeployService(self.store, self.builder, limits)
         self.logbook = LogBook(cfg.logs_dir, max_bytes=cfg.runtime.log_max_bytes)
+        self.telemetry = TelemetryHub()
+        self.mesh = EmbeddedMesh(cfg.home, cfg.listen.host, self.store, self.telemetry)
+        mesh_settings = await self.mesh.start()
         self.runtime = LocalRuntime(
-            cfg.runtime, self.store, cfg.build_root, self.logbook, host=cfg.listen.host
+            cfg.runtime,
+            self.store,
+            cfg.build_root,
+            self.logbook,
+            host=cfg.listen.host,
+            mesh=mesh_settings,
         )
         gateway_sock = listen(cfg.listen.host, cfg.listen.gateway_port)
         api_sock = listen(cfg.listen.host, cfg.listen.api_port)
@@ -117,7 +126,7 @@ class EmbeddedPlatform:
         self.api_url = _url(cfg.listen.host, api_sock.getsockname()[1])
         self.routes = RouteTable(self.store)
         self.autoscaler = Autoscaler(self.runtime, self.runtime.ready_count, cfg.autoscaler)
-        self.telemetry = TelemetryHub(self.autoscaler)
+        self.telemetry.load = self.autoscaler
         self.activator = Activator(self.routes, self.autoscaler, cfg.activator)
         self.routes.listen(self.activator.refresh)
         self.controller = Controller(
@@ -131,6 +140,7 @@ class EmbeddedPlatform:
             domain=cfg.gateway.domain,
             max_body_bytes=cfg.gateway.max_body_bytes,
             upstream_timeout=cfg.gateway.upstream_timeout,
+            tls=self.mesh.gateway.client_context(),
             admission=self.activator,
             refused=Refused,
             through_activator=self._through_activator,
@@ -214,6 +224,7 @@ class EmbeddedPlatform:
         await self.autoscaler.close()
         await self.routes.close()
         await self.runtime.close()
+        await self.mesh.close()
         self.store.close()
         self._lock.close()
 

@@ -34,8 +34,8 @@ class TelemetryHub:
         self._outcomes: dict[Key, OutcomeWindow] = {}
         self._functions: dict[Key, str] = {}  # revision -> function
 
-    def ingest(self, report: Report, *, interval: float = 1.0) -> dict[str, Any]:
-        """Take one report; return the reply for its sender (active tap filters)."""
+    def ingest(self, report: Report) -> dict[str, Any]:
+        """Take one report; return the reply for its sender (the tap filter to apply)."""
         now = self.clock()
         key = (report.namespace, report.revision)
         self._functions[key] = report.function
@@ -49,12 +49,15 @@ class TelemetryHub:
                 report.revision,
                 report.source,
                 report.concurrency,
-                report.requests / interval if interval else 0.0,
+                report.requests / report.interval,
             )
         if report.tap:
             self.taps.deliver(report.namespace, report.function, report.tap)
         filters = self.taps.wanted(report.namespace, report.function, report.revision)
-        return {"tap": {"filters": filters} if filters else None}
+        if not filters:
+            return {"tap": None}
+        # One session's filter goes to the reporter; several are matched here instead.
+        return {"tap": {"filters": filters[0] if len(filters) == 1 else {}}}
 
     def golden(self, namespace: str, revision: str, window: float) -> Golden | None:
         found = self._outcomes.get((namespace, revision))

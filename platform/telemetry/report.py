@@ -45,6 +45,7 @@ class Report:
     revision: str
     source: str  # the replica (or "activator")
     concurrency: float
+    interval: float  # seconds the report covers
     requests: int
     success: int
     failure: int
@@ -91,6 +92,7 @@ def parse_report(data: Any) -> Report:
         revision=text("revision"),
         source=text("replica"),
         concurrency=number("concurrency"),
+        interval=number("interval") or 1.0,
         requests=int(number("requests")),
         success=int(number("success")),
         failure=int(number("failure")),

@@ -91,7 +91,7 @@ async def test_tap_sessions_get_matching_events_and_reporters_learn_the_filters(
             )
         )
     )
-    assert reply["tap"] == {"filters": [{"method": "POST", "pathPrefix": "/x"}]}
+    assert reply["tap"] == {"filters": {"method": "POST", "pathPrefix": "/x"}}
     event = await asyncio.wait_for(session.queue.get(), 1)
     assert event["path"] == "/x/1"
     assert session.queue.empty()

@@ -17,9 +17,16 @@ log = logging.getLogger("fnmesh.runtime")
 WARM_TIMEOUT = 30.0
 
 
+RUNTIME_POOL = "fnmesh.functions.pool"
+PROXY_POOL = "fnmesh.platform.mesh.proxy.pool"
+
+
 class WarmPool:
-    def __init__(self, size: int) -> None:
+    """Warm processes of one kind: ``module`` is the runtime's or the proxy's pool entry."""
+
+    def __init__(self, size: int, module: str = RUNTIME_POOL) -> None:
         self.size = size
+        self.module = module
         self._warm: list[Process] = []
         self._starting = 0
         self._refill: asyncio.Task[None] | None = None
@@ -79,7 +86,7 @@ class WarmPool:
 
     async def _one(self) -> Process | None:
         output = Output(name="warm")
-        process = await spawn("fnmesh.functions.pool", [], base_env(), stdin=True, output=output)
+        process = await spawn(self.module, [], base_env(), stdin=True, output=output)
         line = await process.read_line(WARM_TIMEOUT)
         if line != "warm":
             await process.kill()

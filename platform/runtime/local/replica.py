@@ -1,10 +1,11 @@
-"""One replica: a function runtime process, from launch to exit.
+"""One replica: a function runtime process and, in front of it, its proxy.
 
-A replica starts from a warm process when the pool has one (it is told which function
-to become on its stdin) and from a fresh ``python -m fnmesh.functions`` otherwise.
-Either way the runtime writes ``ready <port>`` on an inherited pipe once it listens and
-its init hook has run; it picks the port itself (port 0), so launches never race for
-ports.
+Each process starts from a warm one when its pool has one (it is told what to become on
+its stdin) and fresh otherwise. The runtime writes ``ready <port>`` on an inherited pipe
+once it listens and its init hook has run; it picks the port itself (port 0), so
+launches never race for ports. Then the proxy starts with that port as its upstream,
+gets its certificate and writes ``ready <inbound> <admin>``; the replica's address is the
+proxy's mTLS listener. Stopping goes the other way: the proxy drains first.
 """
 
 from __future__ import annotations
@@ -18,6 +19,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fnmesh.platform.runtime.local.mesh import (
+    PROXY_EXIT_REASONS,
+    MeshSettings,
+    proxy_env,
+    replica_identity,
+)
 from fnmesh.platform.runtime.local.pool import WarmPool
 from fnmesh.platform.runtime.local.process import Output, OutputSink, Process, base_env, spawn
 
@@ -37,6 +44,8 @@ class LaunchSpec:
     env: dict[str, str] = field(default_factory=dict)
     concurrency: int = 0
     drain_timeout: float = 30.0
+    timeout: float = 30.0
+    service_account: str | None = None
 
 
 class ReplicaFailed(Exception):
@@ -55,7 +64,10 @@ class Replica:
         self.cold_start: float | None = None  # seconds from launch to ready
         self.warm = False  # started from the warm pool
         self.proc: Process | None = None
+        self.proxy: Process | None = None
+        self.admin_port: int | None = None
         self._output = Output(self.name, sink)
+        self._proxy_output = Output(self.name, _labelled(sink, "proxy"))
 
     @property
     def address(self) -> str | None:
@@ -75,9 +87,27 @@ class Replica:
             "FNMESH_REPLICA": self.name,
         }
 
-    async def start(self, ready_timeout: float, pool: WarmPool | None = None) -> None:
+    @property
+    def metrics_url(self) -> str | None:
+        return f"http://{self.host}:{self.admin_port}/metrics" if self.admin_port else None
+
+    async def start(
+        self,
+        ready_timeout: float,
+        pool: WarmPool | None = None,
+        *,
+        mesh: MeshSettings | None = None,
+        proxy_pool: WarmPool | None = None,
+    ) -> None:
         """Launch and wait until ready; raise ReplicaFailed when it cannot get there."""
         began = time.monotonic()
+        await self._start_runtime(ready_timeout, pool)
+        if mesh is not None:
+            await self._start_proxy(ready_timeout, mesh, proxy_pool)
+        self.cold_start = time.monotonic() - began
+        self.ready = True
+
+    async def _start_runtime(self, ready_timeout: float, pool: WarmPool | None) -> None:
         warm = pool.take() if pool is not None else None
         if warm is not None:
             await self._specialize(warm)
@@ -101,8 +131,54 @@ class Replica:
             raise ReplicaFailed(f"replica {self.name} sent {line!r} instead of 'ready <port>'")
         proc.close_ready()
         self.port = int(parts[1])
-        self.cold_start = time.monotonic() - began
-        self.ready = True
+
+    async def _start_proxy(
+        self, ready_timeout: float, mesh: MeshSettings, pool: WarmPool | None
+    ) -> None:
+        spec = self.spec
+        identity = replica_identity(
+            spec.namespace, spec.function, spec.service_account, mesh.trust_domain
+        )
+        env = proxy_env(
+            mesh,
+            namespace=spec.namespace,
+            function=spec.function,
+            revision=spec.revision,
+            replica=self.name,
+            identity=identity,
+            upstream=f"{self.host}:{self.port}",
+            host=self.host,
+            concurrency=spec.concurrency,
+            timeout=spec.timeout,
+            drain_timeout=spec.drain_timeout,
+        )
+        warm = pool.take() if pool is not None else None
+        if warm is not None:
+            warm.output.name, warm.output.sink = self.name, self._proxy_output.sink
+            warm.output.recent.clear()
+            self._proxy_output = warm.output
+            await _send(warm, {"env": env})
+            self.proxy = warm
+        else:
+            self.proxy = await spawn(
+                "fnmesh.platform.mesh.proxy", [], {**base_env(), **env}, output=self._proxy_output
+            )
+        try:
+            line = await self.proxy.read_line(ready_timeout)
+        except TimeoutError:
+            await self.kill()
+            raise ReplicaFailed(
+                f"the proxy of replica {self.name} was not ready within {ready_timeout:g}s"
+            ) from None
+        parts = (line or "").split()
+        if len(parts) != 3 or parts[0] != "ready":
+            code = self.proxy.process.returncode
+            await self.kill()
+            what = PROXY_EXIT_REASONS.get(code or 0, f"its proxy exited with status {code}")
+            tail = "\n".join(self._proxy_output.recent)
+            raise ReplicaFailed(f"replica {self.name}: {what}" + (f":\n{tail}" if tail else ""))
+        self.proxy.close_ready()
+        self.port, self.admin_port = int(parts[1]), int(parts[2])
 
     async def _specialize(self, warm: Process) -> None:
         warm.output.name, warm.output.sink = self.name, self._output.sink
@@ -121,12 +197,7 @@ class Replica:
             "port": 0,
             "drainTimeout": spec.drain_timeout,
         }
-        stdin = warm.process.stdin
-        assert stdin is not None
-        stdin.write(json.dumps(message).encode() + b"\n")
-        with contextlib.suppress(ConnectionError):
-            await stdin.drain()
-        stdin.close()
+        await _send(warm, message)
 
     async def _spawn(self) -> Process:
         spec = self.spec
@@ -163,23 +234,52 @@ class Replica:
         return f"replica {self.name} {what}" + (f":\n{tail}" if tail else "")
 
     async def wait(self) -> int:
+        """Until the runtime or the proxy exits (the other is then stopped); its status."""
         assert self.proc is not None
-        return await self.proc.wait()
+        waits = {asyncio.ensure_future(self.proc.wait())}
+        if self.proxy is not None:
+            waits.add(asyncio.ensure_future(self.proxy.wait()))
+        done, pending = await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        code = next(iter(done)).result()
+        if pending and not self.stopping:
+            await self.kill()
+        for task in pending:
+            task.cancel()
+        return code
 
     async def stop(self, timeout: float) -> None:
-        """SIGTERM (the runtime drains in-flight requests), then SIGKILL after ``timeout``."""
+        """SIGTERM to the proxy (it drains in-flight requests), then to the runtime; SIGKILL
+        for whatever is still running after ``timeout``."""
         self.stopping = True
         self.ready = False
-        proc = self.proc
-        if proc is None or proc.process.returncode is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            proc.process.send_signal(signal.SIGTERM)
-        try:
-            await asyncio.wait_for(proc.wait(), timeout)
-        except TimeoutError:
-            await self.kill()
+        for proc in (self.proxy, self.proc):
+            if proc is None or proc.process.returncode is not None:
+                continue
+            with contextlib.suppress(ProcessLookupError):
+                proc.process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), timeout)
+            except TimeoutError:
+                await proc.kill()
 
     async def kill(self) -> None:
-        if self.proc is not None:
-            await self.proc.kill()
+        for proc in (self.proxy, self.proc):
+            if proc is not None:
+                await proc.kill()
+
+
+async def _send(warm: Process, message: dict[str, object]) -> None:
+    """Tell a warm process what to become (one JSON line on its stdin)."""
+    stdin = warm.process.stdin
+    assert stdin is not None
+    stdin.write(json.dumps(message).encode() + b"\n")
+    with contextlib.suppress(ConnectionError):
+        await stdin.drain()
+    stdin.close()
+
+
+def _labelled(sink: OutputSink, stream: str) -> OutputSink:
+    def write(name: str, _: str, line: str) -> None:
+        sink(name, stream, line)
+
+    return write

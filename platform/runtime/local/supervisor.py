@@ -22,7 +22,8 @@ from fnmesh.platform.model import Condition, ReplicaStatus, Revision, RevisionSt
 from fnmesh.platform.model.resources import set_condition
 from fnmesh.platform.runtime.local.backoff import Backoff
 from fnmesh.platform.runtime.local.logbook import LogBook
-from fnmesh.platform.runtime.local.pool import WarmPool
+from fnmesh.platform.runtime.local.mesh import MeshSettings
+from fnmesh.platform.runtime.local.pool import PROXY_POOL, RUNTIME_POOL, WarmPool
 from fnmesh.platform.runtime.local.replica import LaunchSpec, Replica, ReplicaFailed
 from fnmesh.platform.runtime.local.settings import RuntimeConfig
 from fnmesh.platform.store import Conflict, NotFound, Store
@@ -90,7 +91,12 @@ class RevisionSet:
         self.replicas.append(replica)
         self.runtime.publish(self)
         try:
-            await replica.start(self.runtime.config.ready_timeout, self.runtime.pool)
+            await replica.start(
+                self.runtime.config.ready_timeout,
+                self.runtime.pool,
+                mesh=self.runtime.mesh,
+                proxy_pool=self.runtime.proxy_pool,
+            )
         except (ReplicaFailed, OSError) as error:
             self.replicas.remove(replica)
             self._crashed(replica, str(error))
@@ -139,7 +145,7 @@ class RevisionSet:
             replica.ready = False
             replica.stopping = True
         self.runtime.publish(self)  # out of the routing table before it drains
-        await asyncio.gather(*(r.stop(self.runtime.config.stop_timeout) for r in victims))
+        await asyncio.gather(*(r.stop(self.runtime.config.stop_timeout + 1.0) for r in victims))
         for replica in victims:
             if replica in self.replicas:
                 self.replicas.remove(replica)
@@ -155,6 +161,7 @@ class RevisionSet:
                 pid=r.pid,
                 started_at=_iso(r.started_at),
                 restarts=self.crashes,
+                metrics_url=r.metrics_url,
             )
             for r in self.replicas
         ]
@@ -190,18 +197,22 @@ class LocalRuntime:
         logbook: LogBook,
         *,
         host: str = "127.0.0.1",
+        mesh: MeshSettings | None = None,
     ) -> None:
         self.config = config
+        self.mesh = mesh
         self.store = store
         self.build_root = build_root
         self.logbook = logbook
         self.host = host
         self.backoff = Backoff(config.restart_backoff_min, config.restart_backoff_max)
         self.sets: dict[tuple[str, str], RevisionSet] = {}
-        self.pool = WarmPool(config.warm_pool_size)
+        self.pool = WarmPool(config.warm_pool_size, RUNTIME_POOL)
+        self.proxy_pool = WarmPool(config.warm_pool_size if mesh else 0, PROXY_POOL)
 
     def start(self) -> None:
         self.pool.start()
+        self.proxy_pool.start()
 
     async def scale(self, revision: Revision, replicas: int) -> None:
         replicas = max(0, min(replicas, self.config.max_replicas))
@@ -227,6 +238,7 @@ class LocalRuntime:
         sets, self.sets = list(self.sets.values()), {}
         await asyncio.gather(*(s.close() for s in sets))
         await self.pool.close()
+        await self.proxy_pool.close()
 
     def launch_spec(self, revision: Revision) -> LaunchSpec:
         artifact = revision.spec.artifact
@@ -241,6 +253,9 @@ class LocalRuntime:
             sites=sites,
             env=dict(revision.spec.env),
             concurrency=revision.spec.concurrency,
+            timeout=revision.spec.timeout,
+            drain_timeout=self.config.stop_timeout,
+            service_account=revision.spec.service_account,
         )
 
     def sink(self, revision: Revision) -> Callable[[str, str, str], None]:

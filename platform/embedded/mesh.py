@@ -1,0 +1,99 @@
+"""The embedded platform's side of the mesh: identity, reports in, policy out.
+
+- the trust anchor and issuer under ``<home>/identity`` (created on the first start),
+  one-time bootstrap tokens and the HTTPS identity endpoint replica proxies certify with;
+- the platform's own workload identities: the gateway's (its client certificate on every
+  hop to a replica) and the stats endpoint's (the server certificate proxies check);
+- the mTLS stats listener that proxies report to every second (``telemetry.server``);
+- the policy files replica proxies authorize callers with (``runtime.local.policy``).
+"""
+
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+from fnmesh.platform.http import HttpServer, serve
+from fnmesh.platform.mesh.identity import (
+    CertificateAuthority,
+    Certifier,
+    IdentityClient,
+    InProcessEndpoint,
+    OneTimeTokenVerifier,
+    TokenIssuer,
+    component_identity,
+)
+from fnmesh.platform.mesh.identity.service import IdentityService
+from fnmesh.platform.runtime.local.mesh import MeshSettings
+from fnmesh.platform.runtime.local.policy import PolicyWriter
+from fnmesh.platform.store import Store
+from fnmesh.platform.telemetry.hub import TelemetryHub
+from fnmesh.platform.telemetry.server import StatsHandler
+
+ANCHORS_FILE = "ca.crt"
+
+
+def _now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+class EmbeddedMesh:
+    def __init__(self, home: Path, host: str, store: Store, hub: TelemetryHub) -> None:
+        self.directory = home / "identity"
+        self.policy_dir = home / "run" / "policy"
+        self.host = host
+        self.store = store
+        self.hub = hub
+        self.settings: MeshSettings | None = None
+
+    async def start(self) -> MeshSettings:
+        """Identity first (everything else needs certificates), then stats and policy."""
+        self.authority = CertificateAuthority.load_or_create(self.directory, _now())
+        anchors = self.authority.trust_anchors_pem
+        self.tokens = TokenIssuer()
+        self.certifier = Certifier(self.authority, OneTimeTokenVerifier(self.tokens))
+        scratch = self.directory / "scratch"
+        scratch.mkdir(mode=0o700, exist_ok=True)
+        self.service = IdentityService(self.certifier, scratch=scratch)
+        await self.service.start(self.host, 0)
+        local = InProcessEndpoint(self.certifier)
+        self.gateway = IdentityClient(
+            component_identity("gateway"),
+            trust_anchors_pem=anchors,
+            endpoint=local,
+            credential="",
+            scratch=scratch,
+        )
+        self.stats = IdentityClient(
+            component_identity("autoscaler"),
+            trust_anchors_pem=anchors,
+            endpoint=local,
+            credential="",
+            scratch=scratch,
+        )
+        await self.gateway.start()
+        await self.stats.start()
+        self.stats_server: HttpServer = await serve(
+            StatsHandler(self.hub), self.host, 0, ssl=self.stats.server_context()
+        )
+        self.policy = PolicyWriter(self.store, self.policy_dir, self.authority.trust_domain)
+        self.policy.start()
+        self.settings = MeshSettings(
+            identity_url=f"https://{self.host}:{self.service.port}",
+            trust_anchors=self.directory / ANCHORS_FILE,
+            policy_dir=self.policy_dir,
+            stats_url=f"https://{self.host}:{self.stats_server.port}/v1/stats",
+            mint=self.mint,
+            trust_domain=self.authority.trust_domain,
+        )
+        return self.settings
+
+    def mint(self, identity: str) -> str:
+        return self.tokens.mint(identity, _now())
+
+    async def close(self) -> None:
+        await self.policy.close()
+        await self.stats_server.close(1.0)
+        await self.gateway.close()
+        await self.stats.close()
+        await self.service.close()
