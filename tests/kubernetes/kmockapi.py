@@ -17,9 +17,11 @@ adds it, and nothing more:
 - lists and watches honour ``labelSelector``; a watch from a ``resourceVersion`` replays
   what happened after it (or ends with a 410 ERROR event when that is no longer kept),
   and ends after ``timeoutSeconds``;
-- "review" resources (TokenReview) keep nothing: the test answers them with a reaction.
+- "review" resources (TokenReview) keep nothing: the test answers them with a reaction;
+- ``/api/v1/namespaces`` is the list of namespaces (kmock reads it as a namespace prefix).
 
-No garbage collection: owner references are stored, never followed.
+No garbage collection: owner references are stored, never followed. ``ApiThread`` serves
+it from a thread of its own, for blocking clients and for kopf in another thread.
 """
 
 from __future__ import annotations
@@ -120,12 +122,10 @@ class KubeApi(kmock.KubernetesEmulator):
 
     keep_events: int = 10_000
     _version: int = attrs.field(default=0, init=False)
-    _log: collections.deque[tuple[int, Any, Obj]] = attrs.field(init=False)
+    _log: collections.deque[tuple[int, Any, Obj]] = attrs.field(
+        factory=collections.deque, init=False
+    )
     _forgotten: int = attrs.field(default=0, init=False)  # newest version dropped from _log
-
-    @_log.default
-    def _new_log(self) -> collections.deque[tuple[int, Any, Obj]]:
-        return collections.deque()
 
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()

@@ -312,6 +312,27 @@ def test_scale_decisions_set_replicas_and_a_restart_keeps_them(cluster: ApiThrea
     assert get(cluster, "Deployment", "hello-00001")["spec"]["replicas"] == 3
 
 
+def test_a_deleted_deployment_is_made_again(cluster: ApiThread, operator: RunningOperator) -> None:
+    cluster.request("POST", path("Function"), function())
+    first = until(cluster, "Deployment", "hello-00001")
+    cluster.request("DELETE", path("Deployment", "hello-00001"))
+    again = until(
+        cluster,
+        "Deployment",
+        "hello-00001",
+        lambda d: d["metadata"]["uid"] != first["metadata"]["uid"],
+    )
+    assert again["spec"]["replicas"] == 1
+    # a revision deleted in the foreground (its dependents first) is not fought over
+    finalizer = {"metadata": {"finalizers": ["foregroundDeletion"]}}
+    patch(cluster, "Revision", "hello-00001", finalizer)
+    cluster.request("DELETE", path("Revision", "hello-00001"))
+    cluster.request("DELETE", path("Deployment", "hello-00001"))
+    asyncio.run(operator.operator.ensure_revision(NS, "hello-00001"))  # as its events would
+    assert get(cluster, "Deployment", "hello-00001") is None
+    assert get(cluster, "Revision", "hello-00001")["metadata"]["deletionTimestamp"]
+
+
 def test_a_scale_decision_for_a_revision_without_a_deployment_is_skipped(
     cluster: ApiThread,
 ) -> None:
@@ -373,6 +394,35 @@ def test_a_function_without_source_waits_for_one(
     fn = until(cluster, "Function", "hello", ready)
     assert ready(fn)["reason"] == "NoSource"
     assert names(cluster, "Revision") == set()
+
+
+def test_apply_writes_only_what_differs(cluster: ApiThread) -> None:
+    client = client_for(cluster.url)
+    applied = Cluster(client)
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "hello", "namespace": NS, "labels": {"a": "1"}},
+        "spec": {"selector": {"app": "hello"}, "ports": [{"name": "http", "port": 80}]},
+    }
+
+    def writes() -> int:
+        return sum(len(cluster.api[method]) for method in ("post", "patch", "put", "delete"))
+
+    try:
+        applied.apply(service)
+        assert writes() == 1
+        patch(cluster, "Service", "hello", {"spec": {"clusterIP": "10.0.0.7"}})  # the server's
+        applied.apply(service)
+        assert writes() == 2  # the test's patch only: the Service holds every built field
+        relabelled = {**service, "metadata": {**service["metadata"], "labels": {"a": "2"}}}
+        applied.apply(relabelled)
+        assert writes() == 3
+        current = get(cluster, "Service", "hello")
+        assert current["metadata"]["labels"] == {"a": "2"}
+        assert current["spec"]["clusterIP"] == "10.0.0.7"
+    finally:
+        client.close()
 
 
 # -- the entry point the chart runs ----------------------------------------------------------

@@ -24,6 +24,7 @@ from fnmesh.platform.model import (
 )
 from fnmesh.platform.model.errors import ValidationError
 from fnmesh.platform.runtime.kubernetes import ClusterConfig
+from fnmesh.platform.runtime.kubernetes.apply import holds
 from fnmesh.platform.runtime.kubernetes.operator import ANNOTATIONS_PREFIX, configure
 from fnmesh.platform.runtime.kubernetes.operator_config import OperatorConfig
 from fnmesh.platform.runtime.kubernetes.reconcile import (
@@ -242,6 +243,24 @@ def test_the_function_status_patch_clears_what_the_plan_dropped() -> None:
     assert patch["latestReadyRevision"] is None  # removed by the merge patch
     assert patch["traffic"] is None and patch["url"] is None
     assert patch["revisionCount"] == 0
+
+
+@pytest.mark.parametrize(
+    ("current", "wanted", "holds_it"),
+    [
+        ({"a": 1, "b": 2}, {"a": 1}, True),
+        ({"a": 1}, {"a": 2}, False),
+        ({"a": 1}, {"b": 1}, False),
+        ({"s": {"x": 1, "server": 2}}, {"s": {"x": 1}}, True),
+        ({"l": [{"p": 80, "proto": "TCP"}]}, {"l": [{"p": 80}]}, True),
+        ({"l": [{"p": 80}, {"p": 81}]}, {"l": [{"p": 80}]}, False),
+        ({"l": [1, 2]}, {"l": [2, 1]}, False),
+        ({"a": None}, {"a": {}}, False),
+        ({}, {}, True),
+    ],
+)
+def test_holds(current: Any, wanted: Any, holds_it: bool) -> None:
+    assert holds(current, wanted) is holds_it
 
 
 # -- configuration --------------------------------------------------------------------------

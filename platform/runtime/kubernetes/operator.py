@@ -16,7 +16,8 @@ What it follows, and what it does (level-triggered: each step reads the current 
   ``spec.replicas``, which the autoscaler owns) and its Service;
 - a revision's Deployment changes -> ``observe_deployment``: the Revision's status
   (replica counts, Ready) from the Deployment's, then the function is reconciled again,
-  so traffic moves once the new revision is ready;
+  so traffic moves once the new revision is ready; a Deployment deleted while its
+  Revision exists is made again;
 - a Function or Revision is deleted -> the objects it owned are deleted (owner
   references let Kubernetes' garbage collector do the same; this covers clusters and test
   servers without one). 404s count as done.
@@ -61,13 +62,12 @@ from fnmesh.platform.runtime.kubernetes.reconcile import (
     revision_status_patch,
     status_patch,
 )
-from fnmesh.platform.store.errors import Conflict, StoreError
-from fnmesh.platform.store.kubernetes import KubeClient
+from fnmesh.platform.store.errors import StoreError
+from fnmesh.platform.store.kubernetes import KubeClient, Resource
 
 log = logging.getLogger("fnmesh.operator")
 GROUP, VERSION = "fnmesh.dev", "v1alpha1"
 ANNOTATIONS_PREFIX = "operator.fnmesh.dev"
-CONFLICT_RETRIES = 5
 Key = tuple[str, str]
 
 
@@ -75,11 +75,18 @@ def _utc_now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _deleting(obj: dict[str, Any]) -> bool:
+    """Whether ``obj`` is being deleted (say, in the foreground: its dependents first), so
+    nothing of it may be made again."""
+    return bool((obj.get("metadata") or {}).get("deletionTimestamp"))
+
+
 class Operator:
     """The driver: reads the cluster, asks the pure decisions, writes the results.
 
-    Blocking API calls run in threads; one function is reconciled at a time (a lock per
-    function), whichever event asked for it.
+    Blocking API calls run in threads. One function is reconciled at a time (a lock per
+    function), whichever event asked for it, so the operator is the only writer of a
+    Function's status and merge-patches it without a precondition.
     """
 
     def __init__(
@@ -93,20 +100,12 @@ class Operator:
     # -- functions -----------------------------------------------------------------------
 
     async def reconcile_function(self, namespace: str, name: str) -> None:
-        lock = self._locks.setdefault((namespace, name), asyncio.Lock())
-        async with lock:
-            for attempt in range(1, CONFLICT_RETRIES + 1):
-                try:
-                    await asyncio.to_thread(self._reconcile_function, namespace, name)
-                    return
-                except Conflict:
-                    if attempt == CONFLICT_RETRIES:
-                        raise
-                    log.debug("function %s/%s changed while reconciling; again", namespace, name)
+        async with self._locks.setdefault((namespace, name), asyncio.Lock()):
+            await asyncio.to_thread(self._reconcile_function, namespace, name)
 
     def _reconcile_function(self, namespace: str, name: str) -> None:
         raw = self.cluster.get(FUNCTIONS, namespace, name)
-        if raw is None:
+        if raw is None or _deleting(raw):
             return
         function = Function.from_dict(raw)
         revisions = [
@@ -130,18 +129,29 @@ class Operator:
                 self.cluster.set_replicas(namespace, revision, 0)
 
     async def function_deleted(self, namespace: str, name: str, body: dict[str, Any]) -> None:
-        lock = self._locks.setdefault((namespace, name), asyncio.Lock())
-        async with lock:
+        async with self._locks.setdefault((namespace, name), asyncio.Lock()):
             await asyncio.to_thread(self._function_deleted, namespace, name, body)
         self._locks.pop((namespace, name), None)
 
     def _function_deleted(self, namespace: str, name: str, body: dict[str, Any]) -> None:
-        for revision in self.cluster.list(REVISIONS, namespace, {LABEL_FUNCTION: name}):
-            self.cluster.delete(REVISIONS, namespace, revision["metadata"]["name"])
+        owned = [
+            (REVISIONS, revision["metadata"]["name"])
+            for revision in self.cluster.list(REVISIONS, namespace, {LABEL_FUNCTION: name})
+        ]
         function = Function.from_dict(body)
         for api_version, kind, child in owned_by_function(function, self.config.cluster):
-            self.cluster.delete(resource_for(api_version, kind), namespace, child)
+            owned.append((resource_for(api_version, kind), child))
+        for resource, child in owned:
+            self._delete(resource, namespace, child)
         log.info("function %s/%s deleted: its objects are removed", namespace, name)
+
+    def _delete(self, resource: Resource, namespace: str, name: str) -> None:
+        try:
+            self.cluster.delete(resource, namespace, name)
+        except StoreError as error:  # e.g. not allowed: the garbage collector has it
+            log.info(
+                "%s %s/%s left to its owner reference: %s", resource.kind, namespace, name, error
+            )
 
     # -- revisions -----------------------------------------------------------------------
 
@@ -150,7 +160,7 @@ class Operator:
 
     def _ensure_revision(self, namespace: str, name: str) -> None:
         raw = self.cluster.get(REVISIONS, namespace, name)
-        if raw is None:
+        if raw is None or _deleting(raw):
             return
         revision = Revision.from_dict(raw)
         cfg = self.config.cluster
@@ -169,6 +179,12 @@ class Operator:
         await asyncio.to_thread(self._observe, namespace, revision, deployment)
         await self.reconcile_function(namespace, function)
 
+    async def deployment_deleted(self, namespace: str, deployment: dict[str, Any]) -> None:
+        """A revision's Deployment went away: made again while the revision exists."""
+        revision = ((deployment.get("metadata") or {}).get("labels") or {}).get(LABEL_REVISION)
+        if revision:
+            await self.ensure_revision(namespace, revision)
+
     def _observe(self, namespace: str, name: str, deployment: dict[str, Any]) -> None:
         raw = self.cluster.get(REVISIONS, namespace, name)
         if raw is not None:
@@ -184,8 +200,8 @@ class Operator:
         await asyncio.to_thread(self._revision_deleted, namespace, name)
 
     def _revision_deleted(self, namespace: str, name: str) -> None:
-        self.cluster.delete(DEPLOYMENTS, namespace, name)
-        self.cluster.delete(SERVICES, namespace, name)
+        self._delete(DEPLOYMENTS, namespace, name)
+        self._delete(SERVICES, namespace, name)
         log.info("revision %s/%s deleted: its Deployment and Service are removed", namespace, name)
 
 
@@ -225,8 +241,10 @@ def register(registry: kopf.OperatorRegistry, operator: Operator) -> None:
 
     @kopf.on.event("apps", "v1", "deployments", labels=revision_label, registry=registry)
     async def deployment_event(*, event: kopf.RawEvent, namespace: str | None, **_: Any) -> None:
-        if event["type"] != "DELETED":
-            deployment = dict(event["object"])
+        deployment = dict(event["object"])
+        if event["type"] == "DELETED":
+            await operator.deployment_deleted(namespace or "default", deployment)
+        else:
             await operator.observe_deployment(namespace or "default", deployment)
 
 
@@ -258,6 +276,8 @@ def configure(settings: kopf.OperatorSettings) -> kopf.OperatorSettings:
 
 def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # kopf logs every handled event at INFO; fnmesh.operator says what changed
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
     try:
         config = OperatorConfig.from_env(os.environ)
     except ValidationError as error:
