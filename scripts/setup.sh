@@ -16,16 +16,30 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
+# Runs a command, showing its output only when it fails.
+quietly() {
+  local log
+  log=$(mktemp)
+  if ! "$@" >"$log" 2>&1; then
+    cat "$log"
+    rm -f "$log"
+    echo "setup: failed: $*" >&2
+    exit 1
+  fi
+  rm -f "$log"
+}
+
 python=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$python" -m venv .venv
 fi
 stamp=.venv/.fnmesh-installed
 if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ] || [ setup.py -nt "$stamp" ]; then
-  .venv/bin/pip install -q --disable-pip-version-check --upgrade pip
-  .venv/bin/pip install -q --disable-pip-version-check -e ".[test]"
+  echo "setup: installing fnmesh and its dependencies into .venv"
+  quietly .venv/bin/pip install -q --disable-pip-version-check --upgrade pip
+  quietly .venv/bin/pip install -q --disable-pip-version-check -e ".[test]"
   touch "$stamp"
 else
   # new sub-packages are picked up by re-running the editable install (fast, no deps)
-  .venv/bin/pip install -q --disable-pip-version-check --no-deps -e . >/dev/null
+  quietly .venv/bin/pip install -q --disable-pip-version-check --no-deps -e .
 fi
