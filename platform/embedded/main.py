@@ -24,6 +24,7 @@ from typing import IO, Any
 
 import uvicorn
 
+import fnmesh.functions
 from fnmesh.activator import Activator, Refused
 from fnmesh.autoscaler.driver import Autoscaler
 from fnmesh.platform.api import ApiDeps, build_app
@@ -44,7 +45,7 @@ from fnmesh.platform.store import SqliteStore
 from fnmesh.platform.telemetry.hub import TelemetryHub
 
 log = logging.getLogger("fnmesh")
-EXAMPLES = Path(__file__).resolve().parents[2] / "functions" / "examples"
+EXAMPLES = Path(fnmesh.functions.__file__).resolve().parent / "examples"
 
 
 def function_url(base: str, namespace: str, name: str) -> str:
