@@ -10,7 +10,18 @@ Cold starts matter here: this package imports only the standard library, httptoo
 ``fnmesh.platform.http``.
 """
 
+from fnmesh.functions.calls import CallError, Reply, call, call_async
 from fnmesh.functions.request import BadRequest, Headers, HttpError, Request
 from fnmesh.functions.response import Response
 
-__all__ = ["BadRequest", "Headers", "HttpError", "Request", "Response"]
+__all__ = [
+    "BadRequest",
+    "CallError",
+    "Headers",
+    "HttpError",
+    "Reply",
+    "Request",
+    "Response",
+    "call",
+    "call_async",
+]

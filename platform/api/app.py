@@ -48,6 +48,9 @@ ROUTES = [
     Route(NS + "/revisions", resources.list_revisions, methods=["GET"]),
     Route(NS + "/revisions/{name}", resources.get_revision, methods=["GET"]),
     Route(NS + "/trafficsplits/{name}", resources.get_traffic_split, methods=["GET"]),
+    Route(NS + "/traffictargets", resources.list_traffic_targets, methods=["GET"]),
+    Route(NS + "/traffictargets", resources.create_traffic_target, methods=["POST"]),
+    Route(NS + "/traffictargets/{name}", resources.delete_traffic_target, methods=["DELETE"]),
     Mount("/git", app=GitApp()),  # git smart HTTP; basic auth of its own (see auth.py)
 ]
 

@@ -64,6 +64,15 @@ _OPERATIONS: list[tuple[str, str, str, str | None, str]] = [
         None,
         "TrafficSplit",
     ),
+    (NS + "/traffictargets", "get", "List SMI TrafficTargets", None, "TrafficTargetList"),
+    (
+        NS + "/traffictargets",
+        "post",
+        "Let service accounts call a function's",
+        "TrafficTarget",
+        "TrafficTarget",
+    ),
+    (NS + "/traffictargets/{name}", "delete", "Remove a TrafficTarget", None, "TrafficTarget"),
 ]
 
 _MEDIA = {
@@ -146,7 +155,7 @@ def document() -> dict[str, Any]:
                 "items": {"type": "array", "items": _ref(kind)},
             },
         }
-        for kind in ("Function", "Revision")
+        for kind in ("Function", "Revision", "TrafficTarget")
     }
     return {
         "openapi": "3.0.3",
@@ -158,6 +167,7 @@ def document() -> dict[str, Any]:
                 "Function": _object(schema_of(SPEC_FIELDS)),
                 "Revision": _object(),
                 "TrafficSplit": _object(),
+                "TrafficTarget": _object(),
                 **lists,
                 "Health": {"type": "object", "properties": {"status": {"type": "string"}}},
                 "Stats": {

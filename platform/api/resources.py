@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse
 from fnmesh.platform.api.deps import deps
 from fnmesh.platform.api.errors import ApiError
 from fnmesh.platform.model import DEFAULT_NAMESPACE, ValidationError, check_name
+from fnmesh.platform.model.errors import FieldError
 from fnmesh.platform.model.manifest import parse_function
 from fnmesh.platform.model.resources import API_VERSION, LABEL_FUNCTION
 
@@ -110,3 +111,66 @@ def _parse(data: Any, name: str | None, namespace: str) -> Any:
         return parse_function(data, name=name, namespace=namespace)
     except ValidationError as error:
         raise ApiError(422, error.render(), error.errors) from None
+
+
+ACCESS_API_VERSION = "access.smi-spec.io/v1alpha3"
+
+
+def _check_traffic_target(data: Any, namespace: str) -> dict[str, Any]:
+    """An SMI TrafficTarget: who (service accounts) may call which service account."""
+    causes: list[FieldError] = []
+    if not isinstance(data, dict):
+        raise ApiError(422, "a TrafficTarget must be an object (apiVersion, kind, metadata, spec)")
+    if data.get("apiVersion") != ACCESS_API_VERSION:
+        causes.append(FieldError("apiVersion", f"must be {ACCESS_API_VERSION!r}"))
+    if data.get("kind") != "TrafficTarget":
+        causes.append(FieldError("kind", "must be 'TrafficTarget'"))
+    meta: dict[str, Any] = data["metadata"] if isinstance(data.get("metadata"), dict) else {}
+    problem = check_name(meta.get("name"), what="name", limit=63)
+    if problem:
+        causes.append(FieldError("metadata.name", problem))
+    if meta.get("namespace", namespace) != namespace:
+        causes.append(FieldError("metadata.namespace", f"must be {namespace!r} (the URL's)"))
+    spec: dict[str, Any] = data["spec"] if isinstance(data.get("spec"), dict) else {}
+    destination = spec.get("destination")
+    if (
+        not isinstance(destination, dict)
+        or destination.get("kind") != "ServiceAccount"
+        or not (destination.get("name"))
+    ):
+        causes.append(FieldError("spec.destination", "must be {kind: ServiceAccount, name: ...}"))
+    sources = spec.get("sources")
+    if (
+        not isinstance(sources, list)
+        or not sources
+        or not all(
+            isinstance(s, dict) and s.get("kind") == "ServiceAccount" and s.get("name")
+            for s in sources
+        )
+    ):
+        causes.append(FieldError("spec.sources", "must list {kind: ServiceAccount, name: ...}"))
+    if not isinstance(spec.get("rules", []), list):
+        causes.append(FieldError("spec.rules", "must be a list"))
+    if causes:
+        raise ApiError(422, "the TrafficTarget is invalid", causes)
+    body = dict(data)
+    body["metadata"] = {**meta, "namespace": namespace}
+    body["spec"] = {**spec, "rules": spec.get("rules") or []}
+    return body
+
+
+async def list_traffic_targets(request: Request) -> JSONResponse:
+    namespace, _ = _path(request)
+    items, version = deps(request).store.list("TrafficTarget", namespace)
+    return _list("TrafficTarget", items, version)
+
+
+async def create_traffic_target(request: Request) -> JSONResponse:
+    namespace, _ = _path(request)
+    body = _check_traffic_target(await _body(request), namespace)
+    return JSONResponse(deps(request).store.create(body), status_code=201)
+
+
+async def delete_traffic_target(request: Request) -> JSONResponse:
+    namespace, name = _path(request)
+    return JSONResponse(deps(request).store.delete("TrafficTarget", namespace, name or ""))

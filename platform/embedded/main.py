@@ -35,7 +35,7 @@ from fnmesh.platform.controller import Controller
 from fnmesh.platform.deploy import DeployService
 from fnmesh.platform.deploy.service import new_build_id
 from fnmesh.platform.embedded.config import ConfigError, PlatformConfig, load
-from fnmesh.platform.embedded.mesh import EmbeddedMesh
+from fnmesh.platform.embedded.mesh import EmbeddedMesh, RouteDestinations
 from fnmesh.platform.gateway import Gateway
 from fnmesh.platform.gateway.table import RouteTable
 from fnmesh.platform.model import Function
@@ -130,6 +130,7 @@ class EmbeddedPlatform:
         self.telemetry.load = self.autoscaler
         self.activator = Activator(self.routes, self.autoscaler, cfg.activator)
         self.routes.listen(self.activator.refresh)
+        self.mesh.control.destinations = RouteDestinations(self.routes, self.activator)
         self.controller = Controller(
             self.store,
             self.runtime,

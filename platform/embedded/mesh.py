@@ -10,9 +10,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import shutil
+import tempfile
 from pathlib import Path
+from typing import Any
 
+from fnmesh.activator import Activator, Refused
+from fnmesh.platform.gateway.table import RouteTable
 from fnmesh.platform.http import HttpServer, serve
 from fnmesh.platform.mesh.identity import (
     CertificateAuthority,
@@ -73,8 +79,9 @@ class EmbeddedMesh:
         )
         await self.gateway.start()
         await self.stats.start()
+        self.control = StatsHandler(self.hub)
         self.stats_server: HttpServer = await serve(
-            StatsHandler(self.hub), self.host, 0, ssl=self.stats.server_context()
+            self.control, self.host, 0, ssl=self.stats.server_context()
         )
         self.policy = PolicyWriter(self.store, self.policy_dir, self.authority.trust_domain)
         self.policy.start()
@@ -83,6 +90,8 @@ class EmbeddedMesh:
             trust_anchors=self.directory / ANCHORS_FILE,
             policy_dir=self.policy_dir,
             stats_url=f"https://{self.host}:{self.stats_server.port}/v1/stats",
+            destinations_url=f"https://{self.host}:{self.stats_server.port}/v1/destinations",
+            socket_dir=Path(tempfile.mkdtemp(prefix="fnmesh-")),
             mint=self.mint,
             trust_domain=self.authority.trust_domain,
         )
@@ -92,8 +101,48 @@ class EmbeddedMesh:
         return self.tokens.mint(identity, _now())
 
     async def close(self) -> None:
+        if self.settings is not None and self.settings.socket_dir is not None:
+            shutil.rmtree(self.settings.socket_dir, ignore_errors=True)
         await self.policy.close()
         await self.stats_server.close(1.0)
         await self.gateway.close()
         await self.stats.close()
         await self.service.close()
+
+
+class RouteDestinations:
+    """Where a function's replicas are, from the gateway's route table; at zero, the
+    activator's admission waits (poking the autoscaler) until a replica is ready."""
+
+    def __init__(self, table: RouteTable, activator: Activator) -> None:
+        self.table = table
+        self.activator = activator
+
+    async def lookup(
+        self, namespace: str, function: str, activate: str | None
+    ) -> dict[str, Any] | None:
+        routes = self.table.get(namespace, function)
+        if routes is None:
+            return None
+        if activate and activate in dict(routes.backends) and not routes.endpoints.get(activate):
+            concurrency = routes.concurrency.get(activate, 0)
+            with contextlib.suppress(Refused):
+                async with self.activator.admit(namespace, function, activate, concurrency):
+                    pass
+            routes = self.table.get(namespace, function) or routes
+        return {
+            "namespace": namespace,
+            "function": function,
+            "timeout": routes.timeout + 1.0,
+            "revisions": [
+                {
+                    "name": name,
+                    "weight": weight,
+                    "endpoints": [
+                        {"name": e.name, "host": e.host, "port": e.port, "identity": e.identity}
+                        for e in routes.endpoints.get(name, ())
+                    ],
+                }
+                for name, weight in routes.backends
+            ],
+        }

@@ -1,15 +1,21 @@
-"""The control listener reports arrive on: mTLS, one POST a second per reporter.
+"""The mesh's control listener (mTLS): reports in, destinations out.
 
 ``POST /v1/stats`` takes a report from a replica proxy or the activator; the caller must
 present a certificate of the mesh (checked by the TLS layer) whose namespace is the
 report's namespace (a replica cannot speak for another namespace's revisions), or be a
 platform component. The reply tells the reporter which tap filters are active.
+
+``GET /v1/destinations/<namespace>/<function>[?activate=<revision>]`` tells a proxy's
+egress where a function's revisions and replicas are (and, with ``activate``, first
+waits until that revision, scaled to zero, has a ready replica).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from typing import Any, Protocol
+from urllib.parse import parse_qs, unquote
 
 from fnmesh.platform.http import Peer, Request, Response
 from fnmesh.platform.mesh.identity.names import SYSTEM_NAMESPACE, parse_identity
@@ -18,19 +24,36 @@ from fnmesh.platform.telemetry.report import ReportError, parse_report
 
 log = logging.getLogger("fnmesh.telemetry")
 JSON = [(b"content-type", b"application/json")]
+DESTINATIONS = b"/v1/destinations/"
 
 
 def _reply(status: int, body: object) -> Response:
     return Response(status=status, headers=list(JSON), body=json.dumps(body).encode())
 
 
+class Destinations(Protocol):
+    async def lookup(
+        self, namespace: str, function: str, activate: str | None
+    ) -> dict[str, Any] | None: ...
+
+
 class StatsHandler:
-    def __init__(self, hub: TelemetryHub) -> None:
+    def __init__(self, hub: TelemetryHub, destinations: Destinations | None = None) -> None:
         self.hub = hub
+        self.destinations = destinations
 
     async def __call__(self, request: Request, peer: Peer) -> Response:
-        if request.target.split(b"?", 1)[0] != b"/v1/stats":
-            return _reply(404, {"error": "unknown path: the stats endpoint is POST /v1/stats"})
+        path, _, query = request.target.partition(b"?")
+        if path.startswith(DESTINATIONS) and self.destinations is not None:
+            return await self._destination(path, query, peer)
+        if path != b"/v1/stats":
+            return _reply(
+                404,
+                {
+                    "error": "unknown path: POST /v1/stats or GET "
+                    "/v1/destinations/<namespace>/<function>"
+                },
+            )
         if request.method != "POST":
             return _reply(405, {"error": "use POST"})
         if not peer.identity:
@@ -48,3 +71,16 @@ class StatsHandler:
                 403, {"error": f"{peer.identity} may not report for namespace {report.namespace!r}"}
             )
         return _reply(200, self.hub.ingest(report))
+
+    async def _destination(self, path: bytes, query: bytes, peer: Peer) -> Response:
+        assert self.destinations is not None
+        if not peer.identity:
+            return _reply(403, {"error": "a mesh client certificate is required"})
+        parts = unquote(path[len(DESTINATIONS) :].decode("ascii", "replace")).split("/")
+        if len(parts) != 2 or not all(parts):
+            return _reply(400, {"error": "ask for /v1/destinations/<namespace>/<function>"})
+        activate = parse_qs(query.decode("ascii", "replace")).get("activate", [None])[0]
+        found = await self.destinations.lookup(parts[0], parts[1], activate)
+        if found is None:
+            return _reply(404, {"error": f"function {parts[0]}/{parts[1]} not found"})
+        return _reply(200, found)

@@ -33,6 +33,10 @@ FNMESH_PROXY_ACTIVATOR_IDENTITY        public caller: the activator             
 FNMESH_PROXY_TAP_RATE                  tap events per second at most              100
 FNMESH_PROXY_TAP_BUFFER                tap events kept while waiting to be sent   1000
 FNMESH_PROXY_MAX_BODY_BYTES            largest request body accepted              10485760
+FNMESH_PROXY_EGRESS_SOCKET             Unix socket the runtime calls functions    "" (none)
+                                       through (function-to-function calls)
+FNMESH_PROXY_DESTINATIONS_URL          where the egress asks where functions are  required with
+                                       (https://; served by the platform)         EGRESS_SOCKET
 =====================================  =========================================  ===========
 
 "component id." is the platform component's identity in the trust domain, e.g.
@@ -47,6 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from fnmesh.platform.mesh.egress.config import EgressConfig
 from fnmesh.platform.mesh.identity.names import (
     TRUST_DOMAIN,
     check_identity,
@@ -146,6 +151,7 @@ class ProxyConfig:
     stats: StatsConfig
     policy: PolicyConfig
     tap: TapConfig
+    egress: EgressConfig | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> ProxyConfig:
@@ -208,8 +214,16 @@ class ProxyConfig:
         tap = TapConfig(
             rate=read.number("TAP_RATE", 100.0), buffer=read.integer("TAP_BUFFER", 1000, minimum=1)
         )
+        egress_socket = read.text("EGRESS_SOCKET", "")
+        egress = None
+        if egress_socket:
+            egress = EgressConfig(
+                socket=Path(egress_socket),
+                destinations_url=read.url("DESTINATIONS_URL", required=True),
+                server_identity=stats.server_identity,
+            )
         read.problems.raise_if_any("the replica proxy's environment")
-        return cls(listen, upstream, identity, labels, limits, stats, policy, tap)
+        return cls(listen, upstream, identity, labels, limits, stats, policy, tap, egress)
 
 
 class _Reader:

@@ -26,6 +26,7 @@ from fnmesh.platform.http import (
     UpstreamError,
     serve,
 )
+from fnmesh.platform.mesh.egress.server import Egress
 from fnmesh.platform.mesh.inbound.concurrency import ConcurrencyState
 from fnmesh.platform.mesh.inbound.drain import Drain
 from fnmesh.platform.mesh.inbound.forward import Forward
@@ -131,6 +132,9 @@ class ReplicaProxy:
                 interval=config.stats.interval,
             )
         self.wall_clock = wall_clock
+        self.egress: Egress | None = None
+        if config.egress is not None:
+            self.egress = Egress(config.egress, config.labels.namespace, identity.client_context())
         self.inbound: HttpServer | None = None
         self.listener: TlsListener | None = None
         self.admin: HttpServer | None = None
@@ -166,6 +170,8 @@ class ReplicaProxy:
         except OSError:
             await self.inbound.close(0)
             raise
+        if self.egress is not None:
+            await self.egress.start()
         if self.reporter is not None:
             self._reporting = asyncio.create_task(self.reporter.run())
 
@@ -200,6 +206,8 @@ class ReplicaProxy:
             await self.reporter.report()
         if self.admin is not None:
             await self.admin.close(1.0)
+        if self.egress is not None:
+            await self.egress.close()
         await self.pool.close()
 
 

@@ -27,6 +27,8 @@ class MeshSettings:
     policy_dir: Path
     stats_url: str
     mint: Callable[[str], str]  # a one-time bootstrap token for an identity
+    destinations_url: str = ""  # where a proxy's egress asks where functions are
+    socket_dir: Path | None = None  # egress sockets (short paths: Unix sockets cap at 107)
     trust_domain: str = "fnmesh.local"
     stats_interval: float = 1.0
 
@@ -53,8 +55,15 @@ def proxy_env(
     concurrency: int,
     timeout: float,
     drain_timeout: float,
+    egress_socket: Path | None = None,
 ) -> dict[str, str]:
-    return {
+    egress = {}
+    if egress_socket is not None and mesh.destinations_url:
+        egress = {
+            "FNMESH_PROXY_EGRESS_SOCKET": str(egress_socket),
+            "FNMESH_PROXY_DESTINATIONS_URL": mesh.destinations_url,
+        }
+    return egress | {
         "FNMESH_PROXY_INBOUND_HOST": host,
         "FNMESH_PROXY_INBOUND_PORT": "0",
         "FNMESH_PROXY_ADMIN_HOST": host,

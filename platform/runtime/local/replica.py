@@ -53,9 +53,18 @@ class ReplicaFailed(Exception):
 
 
 class Replica:
-    def __init__(self, spec: LaunchSpec, sink: OutputSink, *, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        spec: LaunchSpec,
+        sink: OutputSink,
+        *,
+        host: str = "127.0.0.1",
+        socket_dir: Path | None = None,
+    ) -> None:
         self.spec = spec
         self.name = f"{spec.revision}-{secrets.token_hex(3)}"
+        # where the runtime calls other functions through its proxy (with a mesh only)
+        self.egress_socket = socket_dir / f"{self.name}.sock" if socket_dir else None
         self.host = host
         self.port: int | None = None
         self.ready = False
@@ -85,7 +94,7 @@ class Replica:
             "FNMESH_FUNCTION": spec.function,
             "FNMESH_REVISION": spec.revision,
             "FNMESH_REPLICA": self.name,
-        }
+        } | ({"FNMESH_OUTBOUND": str(self.egress_socket)} if self.egress_socket else {})
 
     @property
     def metrics_url(self) -> str | None:
@@ -151,6 +160,7 @@ class Replica:
             concurrency=spec.concurrency,
             timeout=spec.timeout,
             drain_timeout=spec.drain_timeout,
+            egress_socket=self.egress_socket,
         )
         warm = pool.take() if pool is not None else None
         if warm is not None:

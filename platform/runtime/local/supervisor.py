@@ -87,7 +87,12 @@ class RevisionSet:
             await asyncio.gather(*(self._start() for _ in range(missing)))
 
     async def _start(self) -> None:
-        replica = Replica(self.runtime.launch_spec(self.revision), self.runtime.sink(self.revision))
+        replica = Replica(
+            self.runtime.launch_spec(self.revision),
+            self.runtime.sink(self.revision),
+            host=self.runtime.host,
+            socket_dir=self.runtime.mesh.socket_dir if self.runtime.mesh else None,
+        )
         self.replicas.append(replica)
         self.runtime.publish(self)
         try:
