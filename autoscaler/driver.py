@@ -4,6 +4,10 @@ Every ``tick_interval`` (2 s) it runs ``decide`` for every tracked revision; a p
 the activator (a request waiting at zero) runs the decision for that revision at once.
 Observations are stamped with the driver's own clock when they arrive, so a reporter's
 clock never moves the windows.
+
+The runtime is told the replica count with the decision's panic state and reason (the
+runtime alone writes a revision's status, and shows them there): whenever the count
+changes, and whenever only the panic state or the reason does.
 """
 
 from __future__ import annotations
@@ -27,7 +31,14 @@ Key = tuple[str, str]
 
 
 class Scaler(Protocol):
-    async def scale(self, revision: Revision, replicas: int) -> None: ...
+    async def scale(
+        self,
+        revision: Revision,
+        replicas: int,
+        *,
+        panic: bool | None = None,
+        reason: str | None = None,
+    ) -> None: ...
 
 
 class ReadyCount(Protocol):
@@ -43,6 +54,7 @@ class Tracked:
     last: Decision | None = None
     desired: int | None = None
     scale_events: int = 0
+    told: tuple[bool, str] | None = None  # the panic state and reason the runtime was told
 
 
 class Autoscaler:
@@ -137,12 +149,15 @@ class Autoscaler:
             decided = decide(tracked.spec, tracked.state, tracked.window, ready, self.clock())
             tracked.state = decided.state
             tracked.last = decided
-            if decided.desired_replicas == KEEP:
-                if tracked.desired is not None:
-                    return
-                wanted = max(ready, tracked.spec.bounded(tracked.spec.initial_scale))
-            else:
+            if decided.desired_replicas != KEEP:
                 wanted = decided.desired_replicas
+            elif tracked.desired is not None:
+                wanted = tracked.desired
+            else:
+                wanted = max(ready, tracked.spec.bounded(tracked.spec.initial_scale))
+            told = (decided.panic, str(decided.reason))
+            if wanted == tracked.desired and told == tracked.told:
+                return
             if wanted != tracked.desired:
                 log.info(
                     "%s/%s: %s -> %d replicas (%s)",
@@ -152,6 +167,6 @@ class Autoscaler:
                     wanted,
                     decided.reason,
                 )
-                tracked.desired = wanted
                 tracked.scale_events += 1
-                await self.scaler.scale(tracked.revision, wanted)
+            tracked.desired, tracked.told = wanted, told
+            await self.scaler.scale(tracked.revision, wanted, panic=told[0], reason=told[1])

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from fnmesh.platform.api import logs, observe, resources, source
+from fnmesh.platform.api import logs, metrics, observe, resources, rollouts, source
 from fnmesh.platform.api.auth import BearerAuth
 from fnmesh.platform.api.deps import ApiDeps
 from fnmesh.platform.api.errors import ApiError, failure
@@ -34,6 +34,7 @@ async def openapi(request: Request) -> JSONResponse:
 ROUTES = [
     Route("/healthz", healthz, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
+    Route("/metrics", metrics.platform_metrics, methods=["GET"]),  # no token: for scrapers
     Route(GROUP + "/functions", resources.list_all_functions, methods=["GET"]),
     Route(NS + "/functions", resources.list_functions, methods=["GET"]),
     Route(NS + "/functions", resources.create_function, methods=["POST"]),
@@ -45,6 +46,9 @@ ROUTES = [
     Route(NS + "/functions/{name}/logs", logs.function_logs, methods=["GET"]),
     Route(NS + "/functions/{name}/stats", observe.function_stats, methods=["GET"]),
     Route(NS + "/functions/{name}/tap", observe.function_tap, methods=["GET"]),
+    Route(NS + "/functions/{name}/traffic", rollouts.set_traffic, methods=["PUT"]),
+    Route(NS + "/functions/{name}/rollback", rollouts.rollback, methods=["POST"]),
+    Route(NS + "/functions/{name}/promote", rollouts.promote, methods=["POST"]),
     Route(NS + "/revisions", resources.list_revisions, methods=["GET"]),
     Route(NS + "/revisions/{name}", resources.get_revision, methods=["GET"]),
     Route(NS + "/trafficsplits/{name}", resources.get_traffic_split, methods=["GET"]),

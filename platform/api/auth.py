@@ -1,4 +1,5 @@
-"""Bearer tokens: minted once, stored hashed, checked on every call but health.
+"""Bearer tokens: minted once, stored hashed, checked on every call but the public ones
+(health, the OpenAPI document, Prometheus metrics).
 
 Tokens are ``Token`` objects in the ``fnmesh-system`` namespace holding the SHA-256 of
 the secret, never the secret itself.
@@ -17,7 +18,7 @@ from fnmesh.platform.api.errors import failure
 from fnmesh.platform.store import NotFound, Store
 
 SYSTEM_NAMESPACE = "fnmesh-system"
-PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json"})
+PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json", "/metrics"})
 # git clients send the token as HTTP basic auth; the git receiver checks it itself
 SELF_AUTHENTICATED_PREFIXES = ("/git/",)
 

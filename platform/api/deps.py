@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Protocol
 
+from prometheus_client import CollectorRegistry
 from starlette.requests import Request
 
 from fnmesh.platform.api.auth import Tokens
@@ -42,6 +43,7 @@ class ApiDeps:
     logbook: Logs
     max_bundle_bytes: int
     telemetry: Telemetry | None = None
+    metrics: CollectorRegistry | None = None  # the platform's own, served at GET /metrics
 
 
 def deps(request: Request) -> ApiDeps:

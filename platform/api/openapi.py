@@ -6,7 +6,7 @@ import functools
 from typing import Any
 
 from fnmesh.platform.model.schema import openapi as schema_of
-from fnmesh.platform.model.spec_schema import SPEC_FIELDS
+from fnmesh.platform.model.spec_schema import SPEC_FIELDS, TRAFFIC_FIELDS
 
 GROUP = "/apis/fnmesh.dev/v1alpha1"
 NS = GROUP + "/namespaces/{namespace}"
@@ -54,6 +54,27 @@ _OPERATIONS: list[tuple[str, str, str, str | None, str]] = [
         "Live requests as NDJSON events (?method=, ?path= prefix, ?revision=)",
         None,
         "TapEvents",
+    ),
+    (
+        NS + "/functions/{name}/traffic",
+        "put",
+        "Pin traffic by hand: weights (summing to 100) and tags (entries at 0 %)",
+        "TrafficBody",
+        "Function",
+    ),
+    (
+        NS + "/functions/{name}/rollback",
+        "post",
+        "Send all traffic back to an earlier revision (body optional: {revision}; ?wait=s)",
+        "RollbackBody",
+        "Function",
+    ),
+    (
+        NS + "/functions/{name}/promote",
+        "post",
+        "Send all traffic to the newest revision, ending its rollout (?wait=s)",
+        None,
+        "Function",
     ),
     (NS + "/revisions", "get", "List revisions (filter: ?function=NAME)", None, "RevisionList"),
     (NS + "/revisions/{name}", "get", "Read a revision", None, "Revision"),
@@ -145,7 +166,10 @@ def document() -> dict[str, Any]:
         if path != "/healthz":
             operation["security"] = [{"bearer": []}]
         if body:
-            operation["requestBody"] = {"required": True, "content": _content(body)}
+            operation["requestBody"] = {
+                "required": body != "RollbackBody",
+                "content": _content(body),
+            }
         paths.setdefault(path, {})[method] = operation
     lists = {
         f"{kind}List": {
@@ -170,6 +194,18 @@ def document() -> dict[str, Any]:
                 "TrafficTarget": _object(),
                 **lists,
                 "Health": {"type": "object", "properties": {"status": {"type": "string"}}},
+                "TrafficBody": {
+                    "type": "object",
+                    "required": ["traffic"],
+                    "properties": {
+                        "traffic": {"type": "array", "items": schema_of(TRAFFIC_FIELDS)},
+                        "resourceVersion": {"type": "string"},
+                    },
+                },
+                "RollbackBody": {
+                    "type": "object",
+                    "properties": {"revision": {"type": "string"}},
+                },
                 "Stats": {
                     "type": "object",
                     "properties": {

@@ -1,9 +1,13 @@
-"""Options of ``fn up``, handed to the embedded platform."""
+"""Options of ``fn up``, handed to the platform it starts (embedded, or the API of a cluster)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
+
+Backend = Literal["embedded", "kubernetes"]
+BACKENDS: tuple[Backend, ...] = ("embedded", "kubernetes")
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,3 +19,4 @@ class UpOptions:
     gateway_port: int | None = None
     host: str | None = None
     example: str | None = None
+    backend: Backend = "embedded"  # kubernetes: the API here, resources in the kubeconfig's cluster

@@ -103,3 +103,18 @@ def items(listing: Any) -> list[dict[str, Any]]:
 def newest_first(revisions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Revisions by name, newest first (names end in a zero-padded number)."""
     return sorted(revisions, key=name_of, reverse=True)
+
+
+def scaling(revision: Any) -> dict[str, Any]:
+    """How a revision is scaled, from its status: replica counts, the autoscaler's panic
+    state and the reason of its last decision, and the last cold start in seconds."""
+    status = section(revision, "status")
+    panic = status.get("panic")
+    cold = status.get("lastColdStartSeconds")
+    return {
+        "desired": int(status.get("desiredReplicas") or 0),
+        "ready": int(status.get("readyReplicas") or 0),
+        "panic": panic if isinstance(panic, bool) else None,
+        "reason": str(status["scalingReason"]) if status.get("scalingReason") else None,
+        "lastColdStart": float(cold) if isinstance(cold, int | float) else None,
+    }

@@ -3,7 +3,13 @@
 Level-triggered: any change to a function or one of its revisions queues the function;
 reconciling reads the current state, asks ``plan`` what to do, and applies it -- create
 the next revision, write the TrafficSplit and the function's status, tell the runtime how
-many replicas each revision needs. A write that loses a race (409) requeues the function.
+many replicas each revision needs, delete revisions past the function's limit. A write
+that loses a race (409) requeues the function. A revision that has lost its traffic keeps
+its replicas for ``retire_grace`` seconds before it is scaled to zero, so requests the
+gateway chose it for just before (or that wait in the activator) still find a replica.
+A function whose canary rollout is in progress is queued again when its next check is
+due; the check reads the canary's metrics over the last interval from ``metrics`` (the
+telemetry hub).
 """
 
 from __future__ import annotations
@@ -12,13 +18,16 @@ import asyncio
 import contextlib
 import datetime
 import logging
+import time
 from collections.abc import Callable
 from typing import Protocol
 
+from fnmesh.platform.controller.collect import DEFAULT_KEEP
 from fnmesh.platform.controller.plan import plan
+from fnmesh.platform.controller.rollout import PROGRESSING, Sample
 from fnmesh.platform.model import Function, Revision, TrafficTarget
-from fnmesh.platform.model.resources import LABEL_FUNCTION
-from fnmesh.platform.model.traffic import make_traffic_split
+from fnmesh.platform.model.resources import LABEL_FUNCTION, RolloutStatus
+from fnmesh.platform.model.traffic import make_traffic_split, weights_of
 from fnmesh.platform.store import Conflict, Expired, NotFound, Store
 
 log = logging.getLogger("fnmesh.controller")
@@ -41,6 +50,12 @@ class Sizer(Protocol):
     async def untrack(self, namespace: str, name: str) -> None: ...
 
 
+class Metrics(Protocol):
+    """Request outcomes per revision (the telemetry hub's golden metrics)."""
+
+    def golden(self, namespace: str, revision: str, window: float) -> Sample | None: ...
+
+
 def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -54,15 +69,25 @@ class Controller:
         *,
         url_for: Callable[[str, str], str],
         now: Callable[[], str] = _now,
+        metrics: Metrics | None = None,
+        clock: Callable[[], float] = time.time,
+        keep_revisions: int = DEFAULT_KEEP,
+        retire_grace: float = 5.0,
     ) -> None:
         self.store = store
         self.scaler = scaler
         self.sizer = sizer
         self.url_for = url_for
         self.now = now
+        self.metrics = metrics
+        self.clock = clock
+        self.keep_revisions = keep_revisions
+        self.retire_grace = retire_grace
+        self._retiring: dict[Key, float] = {}  # (namespace, revision) -> first seen inactive
         self._queue: asyncio.Queue[Key] = asyncio.Queue()
         self._pending: set[Key] = set()
         self._tasks: list[asyncio.Task[None]] = []
+        self._timers: dict[Key, asyncio.TimerHandle] = {}
 
     def start(self) -> None:
         self._tasks = [
@@ -71,6 +96,9 @@ class Controller:
         ]
 
     async def close(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -119,26 +147,75 @@ class Controller:
         except NotFound:
             await self._cleanup(namespace, name, revisions)
             return
-        decided = plan(function, revisions, url=self.url_for(namespace, name), now=self.now())
+        decided = plan(
+            function,
+            revisions,
+            url=self.url_for(namespace, name),
+            now=self.now(),
+            clock=self.clock(),
+            samples=self._samples(function),
+            keep=self.keep_revisions,
+        )
         if decided.create is not None:
             self.store.create(decided.create.to_dict())
             log.info("revision %s/%s stamped", namespace, decided.create.name)
         self._write_split(function, decided.traffic)
         if decided.status != function.status:
             self.store.update_status(function.with_status(decided.status).to_dict())
+            _log_rollout(function, decided.status.rollout)
         by_name = {r.name: r for r in revisions}
         if decided.create is not None:
             by_name[decided.create.name] = Revision.from_dict(
                 self.store.get("Revision", namespace, decided.create.name)
             )
-        for name in decided.active:
-            await self.sizer.track(by_name[name])
-        for name in decided.inactive:
-            await self.sizer.untrack(namespace, name)
-            await self.scaler.scale(by_name[name], 0)
+        for revision in decided.active:
+            self._retiring.pop((namespace, revision), None)
+            await self.sizer.track(by_name[revision])
+        waits = [] if decided.requeue_after is None else [decided.requeue_after]
+        now = self.clock()
+        for revision in [*decided.inactive, *decided.delete]:
+            since = self._retiring.setdefault((namespace, revision), now)
+            if since + self.retire_grace > now:
+                waits.append(since + self.retire_grace - now)  # it keeps its replicas a while
+        for revision in decided.inactive:
+            if self._retiring[(namespace, revision)] + self.retire_grace > now:
+                continue
+            await self.sizer.untrack(namespace, revision)
+            await self.scaler.scale(by_name[revision], 0)
+        for revision in decided.delete:
+            if self._retiring[(namespace, revision)] + self.retire_grace > now:
+                continue
+            self._retiring.pop((namespace, revision), None)
+            await self.sizer.untrack(namespace, revision)
+            await self.scaler.remove(namespace, revision)
+            with contextlib.suppress(NotFound):
+                self.store.delete("Revision", namespace, revision)
+            log.info("revision %s/%s deleted (past the revision limit)", namespace, revision)
+        self._requeue((namespace, name), min(waits) if waits else None)
+
+    def _samples(self, function: Function) -> dict[str, Sample]:
+        """The canary's metrics over the last interval, while its rollout progresses."""
+        state = function.status.rollout
+        if self.metrics is None or state is None or state.phase != PROGRESSING:
+            return {}
+        window = function.spec.rollout.interval
+        found = self.metrics.golden(function.namespace, state.canary, window)
+        return {state.canary: found} if found is not None else {}
+
+    def _requeue(self, key: Key, delay: float | None) -> None:
+        timer = self._timers.pop(key, None)
+        if timer is not None:
+            timer.cancel()
+        if delay is not None:
+            loop = asyncio.get_running_loop()
+            self._timers[key] = loop.call_later(delay, self._due, key)
+
+    def _due(self, key: Key) -> None:
+        self._timers.pop(key, None)
+        self.enqueue(key)
 
     def _write_split(self, function: Function, traffic: list[TrafficTarget]) -> None:
-        if not traffic:
+        if not weights_of(traffic):
             return
         desired = make_traffic_split(function, traffic)
         try:
@@ -151,7 +228,9 @@ class Controller:
             self.store.update(desired)
 
     async def _cleanup(self, namespace: str, name: str, revisions: list[Revision]) -> None:
+        self._requeue((namespace, name), None)
         for revision in revisions:
+            self._retiring.pop((namespace, revision.name), None)
             await self.sizer.untrack(namespace, revision.name)
             await self.scaler.remove(namespace, revision.name)
             with contextlib.suppress(NotFound):
@@ -160,3 +239,17 @@ class Controller:
             self.store.delete("TrafficSplit", namespace, name)
         if revisions:
             log.info("function %s/%s removed with %d revisions", namespace, name, len(revisions))
+
+
+def _log_rollout(function: Function, state: RolloutStatus | None) -> None:
+    before = function.status.rollout
+    if state is None:
+        return
+    if before is None or (before.phase, before.message) != (state.phase, state.message):
+        log.info(
+            "rollout of %s/%s: %s: %s",
+            function.namespace,
+            function.name,
+            state.phase,
+            state.message,
+        )

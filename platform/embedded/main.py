@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import IO, Any
 
 import uvicorn
+from prometheus_client import CollectorRegistry
 
 import fnmesh.functions
 from fnmesh.activator import Activator, Refused
@@ -113,6 +114,9 @@ class EmbeddedPlatform:
         self.telemetry = TelemetryHub()
         self.mesh = EmbeddedMesh(cfg.home, cfg.listen.host, self.store, self.telemetry)
         mesh_settings = await self.mesh.start()
+        # the platform's own metrics (cold starts, scale events, the gateway's requests),
+        # served at GET /metrics on the API port
+        self.metrics = CollectorRegistry()
         self.runtime = LocalRuntime(
             cfg.runtime,
             self.store,
@@ -120,6 +124,7 @@ class EmbeddedPlatform:
             self.logbook,
             host=cfg.listen.host,
             mesh=mesh_settings,
+            registry=self.metrics,
         )
         gateway_sock = listen(cfg.listen.host, cfg.listen.gateway_port)
         api_sock = listen(cfg.listen.host, cfg.listen.api_port)
@@ -136,6 +141,7 @@ class EmbeddedPlatform:
             self.runtime,
             self.autoscaler,
             url_for=lambda ns, name: function_url(self.gateway_url, ns, name),
+            metrics=self.telemetry,
         )
         self.gateway = Gateway(
             self.routes,
@@ -146,6 +152,7 @@ class EmbeddedPlatform:
             admission=self.activator,
             refused=Refused,
             through_activator=self._through_activator,
+            registry=self.metrics,
         )
         self.tokens = Tokens(self.store)
         token = self._admin_token()
@@ -165,6 +172,7 @@ class EmbeddedPlatform:
                 logbook=self.logbook,
                 max_bundle_bytes=cfg.build.max_bundle_bytes,
                 telemetry=self.telemetry,
+                metrics=self.metrics,
             )
         )
         self.uvicorn = uvicorn.Server(

@@ -6,6 +6,11 @@ Two forms:
   ``/fn/<ns>/<name>`` would collide with ``/fn/<name>/<rest>``);
 - host: ``<name>.<ns>.<domain>`` (any port).
 The function sees ``<rest>`` (always starting with ``/``) and the query string.
+
+A traffic tag picks one revision whatever its weight: ``/fn/<name>@<tag>/<rest>``, or the
+host ``<tag>-<name>.<ns>.<domain>``. The host form is ambiguous on its own (``a-b`` may
+be a function, or tag ``a`` of function ``b``): ``tag_splits`` lists the readings and the
+gateway takes a tag only when no function has the whole name.
 """
 
 from __future__ import annotations
@@ -74,3 +79,12 @@ def _by_host(host: bytes, target: bytes, domain: bytes) -> Route | None:
         target=target or b"/",
         prefix=b"",
     )
+
+
+def tag_splits(label: str) -> list[tuple[str, str]]:
+    """(tag, function) readings of a host label ``<tag>-<function>``, shortest tag first."""
+    return [
+        (label[:i], label[i + 1 :])
+        for i, char in enumerate(label)
+        if char == "-" and 0 < i < len(label) - 1
+    ]

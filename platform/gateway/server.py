@@ -4,8 +4,11 @@ A revision with no ready replica -- scaled to zero -- or, by its burst capacity,
 little spare capacity goes through ``admission`` first (the activator): the request
 waits there until capacity exists, then continues here with the current replicas.
 
+A traffic tag (``/fn/<name>@<tag>/`` or host ``<tag>-<name>.<ns>.<domain>``) picks its
+revision directly, whatever the weights say.
+
 Errors the gateway makes itself are JSON: ``{"error": ..., "function": ...}`` with 404
-(no such function) or 503 (no revision to send to). Past the choice of revision the
+(no such function or tag) or 503 (no revision to send to). Past the choice of revision the
 request belongs to ``fnmesh.platform.mesh.outbound``: it picks the replica (P2C over
 peak-EWMA latency, skipping ejected ones), sends it over mTLS to the replica's proxy,
 retries what is safe within a budget, and answers 502/503/504 with a reason itself.
@@ -15,7 +18,6 @@ from __future__ import annotations
 
 import json
 import random
-import secrets
 import socket
 import ssl
 from collections.abc import Callable
@@ -25,12 +27,14 @@ from typing import Protocol
 from prometheus_client import CollectorRegistry
 
 from fnmesh.platform.gateway.choice import pick_weighted
-from fnmesh.platform.gateway.routing import Route, resolve
+from fnmesh.platform.gateway.routing import Route, resolve, tag_splits
 from fnmesh.platform.gateway.table import Routes, RouteTable
 from fnmesh.platform.http import HttpServer, Peer, Request, Response, ServerLimits, serve
 from fnmesh.platform.mesh.outbound import Outbound, Settings, Target
 
 JSON = [(b"content-type", b"application/json")]
+# Request ids only need to be unique, not secret: a seeded generator costs no system call.
+_request_ids = random.Random()
 TIMEOUT_GRACE = 1.0  # seconds the gateway waits beyond the function's own timeout
 
 
@@ -96,13 +100,25 @@ class Gateway:
                 "no function here: call /fn/<name>/ or <name>.<namespace>." + self.domain.decode(),
             )
         routes = self.table.get(route.namespace, route.function)
+        if routes is None and not route.prefix:
+            route, routes = self._by_host_tag(route)
         if routes is None or routes.visibility != "public":
             return error(
                 404,
                 f"function {route.namespace}/{route.function} not found",
                 function=route.function,
             )
-        revision = pick_weighted(routes.backends, self.roll())
+        if route.tag is not None:
+            revision = routes.tags.get(route.tag)
+            if revision is None:
+                return error(
+                    404,
+                    f"function {route.namespace}/{route.function} has no tag {route.tag!r}:"
+                    f" `fn traffic {route.function}` lists its tags",
+                    function=route.function,
+                )
+        else:
+            revision = pick_weighted(routes.backends, self.roll())
         if revision is None:
             return error(
                 503,
@@ -122,6 +138,15 @@ class Gateway:
             return await self._activate(route, routes, revision, upstream)
         return await self.outbound.request(self._target(routes, revision), upstream)
 
+    def _by_host_tag(self, route: Route) -> tuple[Route, Routes | None]:
+        """``<tag>-<name>`` in the host: a tag of function ``name`` (no function has the
+        whole name, or this would not be asked)."""
+        for tag, name in tag_splits(route.function):
+            routes = self.table.get(route.namespace, name)
+            if routes is not None and tag in routes.tags:
+                return Route(route.namespace, name, route.target, route.prefix, tag), routes
+        return route, None
+
     async def _activate(
         self, route: Route, routes: Routes, revision: str, upstream: Request
     ) -> Response:
@@ -129,7 +154,9 @@ class Gateway:
         concurrency = routes.concurrency.get(revision, 0)
         try:
             async with self.admission.admit(route.namespace, route.function, revision, concurrency):
-                current = self.table.get(route.namespace, route.function) or routes
+                current = self.table.get(route.namespace, route.function)
+                if current is None or revision not in current.endpoints:
+                    current = routes  # the revision left the split while the request waited
                 return await self.outbound.request(self._target(current, revision), upstream)
         except self.refused as refusal:
             status = int(getattr(refusal, "status", 503))
@@ -161,11 +188,20 @@ class Gateway:
 
     @staticmethod
     def _headers(request: Request, peer: Peer, route: Route) -> list[tuple[bytes, bytes]]:
-        headers = [h for h in request.headers if h[0] != b"x-forwarded-for"]
-        if request.header(b"x-request-id") is None:
-            headers.append((b"x-request-id", secrets.token_hex(8).encode()))
+        headers: list[tuple[bytes, bytes]] = []
+        forwarded: bytes | None = None
+        request_id: bytes | None = None
+        for header in request.headers:  # one pass: this runs for every request
+            name = header[0]
+            if name == b"x-forwarded-for":
+                forwarded = forwarded or header[1]
+                continue
+            if name == b"x-request-id":
+                request_id = header[1]
+            headers.append(header)
+        if request_id is None:
+            headers.append((b"x-request-id", b"%016x" % _request_ids.getrandbits(64)))
         if peer.address is not None:
-            forwarded = request.header(b"x-forwarded-for")
             client = peer.address[0].encode()
             headers.append(
                 (b"x-forwarded-for", forwarded + b", " + client if forwarded else client)

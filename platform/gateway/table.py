@@ -1,8 +1,9 @@
 """The gateway's routing table, kept in step with the store.
 
-It follows Functions (existence, visibility), TrafficSplits (revision weights) and
-Revisions (ready replicas) and keeps, per function, an immutable ``Routes`` snapshot that
-the hot path reads without locks.
+It follows Functions (existence, visibility, traffic tags from their status),
+TrafficSplits (revision weights) and Revisions (ready replicas) and keeps, per function,
+an immutable ``Routes`` snapshot that the hot path reads without locks. A tagged
+revision has endpoints in the snapshot whatever its weight.
 
 A ready replica is reached at the ``address`` of its status entry: the inbound mTLS
 address of the proxy beside it once the runtime launches proxies. It must prove the
@@ -43,6 +44,7 @@ class Routes:
     endpoints: dict[str, tuple[Endpoint, ...]] = field(default_factory=dict)
     timeout: float = 30.0
     concurrency: dict[str, int] = field(default_factory=dict)  # per revision; 0 = no limit
+    tags: dict[str, str] = field(default_factory=dict)  # tag -> revision
 
 
 class RouteTable:
@@ -133,9 +135,10 @@ class RouteTable:
         function = self._functions[key]
         spec = function.get("spec") or {}
         backends = self._splits.get(key, ())
+        tags = _tags(function)
         endpoints: dict[str, tuple[Endpoint, ...]] = {}
         concurrency: dict[str, int] = {}
-        for revision, _ in backends:
+        for revision in dict.fromkeys([*(name for name, _ in backends), *tags.values()]):
             body = self._revisions.get((key[0], revision))
             endpoints[revision] = _ready_endpoints(body) if body else ()
             concurrency[revision] = int(((body or {}).get("spec") or {}).get("concurrency", 0))
@@ -147,7 +150,17 @@ class RouteTable:
             endpoints=endpoints,
             timeout=float(spec.get("timeout", 30.0)),
             concurrency=concurrency,
+            tags=tags,
         )
+
+
+def _tags(function: dict[str, Any]) -> dict[str, str]:
+    traffic = (function.get("status") or {}).get("traffic") or []
+    return {
+        str(t["tag"]): str(t["revision"])
+        for t in traffic
+        if isinstance(t, dict) and t.get("tag") and t.get("revision")
+    }
 
 
 def _ready_endpoints(revision: dict[str, Any]) -> tuple[Endpoint, ...]:

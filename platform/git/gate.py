@@ -2,7 +2,8 @@
 
 For the pushed ref updates: plan them (``refs.plan_push``), refuse the push when any is
 refused, build and deploy ``main`` through the same ``DeployService`` as ``fn deploy`` and
-wait for its revision, build previews of other branches, then drop the previews of deleted
+wait for its revision, build previews of other branches and serve each from a revision of
+its own under the branch's tag (``preview_revisions``), then drop the previews of deleted
 branches. Every line -- the build log included -- goes to ``say`` as it happens; the
 answer (True: let the refs move) comes last. Nothing here speaks HTTP.
 """
@@ -19,8 +20,9 @@ from typing import Protocol
 from fnmesh.platform.build import BuildFailed, BuildLimits, BuildResult, BundleError
 from fnmesh.platform.deploy import DeployResult, NameMismatch
 from fnmesh.platform.deploy.service import LogSink, new_build_id
+from fnmesh.platform.git.preview_revisions import PreviewStore, drop_preview, serve_preview
 from fnmesh.platform.git.previews import Preview, PreviewRecords
-from fnmesh.platform.git.readiness import FunctionReader, RevisionFailed, wait_ready
+from fnmesh.platform.git.readiness import RevisionFailed, wait_ready
 from fnmesh.platform.git.refs import (
     BuildPreview,
     Deploy,
@@ -35,6 +37,7 @@ from fnmesh.platform.git.repos import GitFailed, Objects, Repositories
 from fnmesh.platform.git.source import SourceRefused, commit_bundle
 from fnmesh.platform.git.urls import RepoRef
 from fnmesh.platform.model import Manifest, ValidationError
+from fnmesh.platform.store import NotFound
 
 log = logging.getLogger("fnmesh.git")
 Say = Callable[[str], Awaitable[None]]
@@ -84,7 +87,7 @@ class PushGate:
         repos: Repositories,
         deployer: Deployer,
         builder: ArtifactBuilder,
-        functions: FunctionReader,
+        functions: PreviewStore,
         *,
         scratch: Path,
         ready_timeout: float = 120.0,
@@ -118,6 +121,7 @@ class PushGate:
             for action in plan.actions:
                 if isinstance(action, RemovePreview):
                     removed = previews.remove(action.tag)
+                    drop_preview(self.functions, push.repo.namespace, push.repo.name, action.tag)
                     if removed:
                         await say(f"{PREFIX}preview {action.tag!r} of {action.branch} removed")
                 elif isinstance(action, Keep):
@@ -233,18 +237,32 @@ class PushGate:
             built = await self.builder.build(bundle, build_id=build_id, log=build_line)
         except BuildFailed as failed:
             raise Refused(f"build {build_id} failed: {failed.reason}") from None
-        previews.save(
-            Preview(
-                branch=action.branch,
-                tag=action.tag,
-                commit=commit,
-                build=build_id,
-                digest=built.digest,
-                environment=built.env_dir.name if built.env_dir is not None else None,
-                handler=manifest.spec.handler,
+        preview = Preview(
+            branch=action.branch,
+            tag=action.tag,
+            commit=commit,
+            build=build_id,
+            digest=built.digest,
+            environment=built.env_dir.name if built.env_dir is not None else None,
+            handler=manifest.spec.handler,
+        )
+        previews.save(preview)
+        await say(f"{PREFIX}preview {action.tag!r} built ({built.digest[:19]})")
+        namespace, name = push.repo.namespace, push.repo.name
+        revision = serve_preview(self.functions, namespace, name, preview, manifest.spec)
+        if revision is None:
+            await say(
+                f"{PREFIX}{push.repo.describe()} has no deployed main branch yet: push main "
+                "first, then push this branch again to serve its preview"
             )
-        )
-        await say(
-            f"{PREFIX}preview {action.tag!r} built ({built.digest[:19]}); serving previews "
-            "at their tag URL is not available yet"
-        )
+            return
+        url = self._tag_url(namespace, name, action.tag)
+        await say(f"{PREFIX}revision {revision} serves the preview at {url or 'its tag'}")
+
+    def _tag_url(self, namespace: str, name: str, tag: str) -> str | None:
+        """Where a tag reaches the function: its URL with ``@<tag>`` after the name."""
+        try:
+            url = self.functions.get("Function", namespace, name).get("status", {}).get("url")
+        except NotFound:
+            return None
+        return f"{str(url).rstrip('/')}@{tag}/" if url else None

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from fnmesh.platform.git.gate import ArtifactBuilder, Deployer, Push, PushGate
-from fnmesh.platform.git.readiness import FunctionReader
+from fnmesh.platform.git.preview_revisions import PreviewStore
 from fnmesh.platform.git.repos import Repositories
 
 READY_TIMEOUT = 120.0
@@ -39,7 +39,7 @@ class PlatformDeps(Protocol):
     """What the API hands its handlers (``fnmesh.platform.api.deps.ApiDeps``)."""
 
     @property
-    def store(self) -> FunctionReader: ...
+    def store(self) -> PreviewStore: ...
 
     @property
     def tokens(self) -> TokenCheck: ...
@@ -82,7 +82,7 @@ class GitService:
         tokens: TokenCheck,
         deployer: Deployer,
         builder: ArtifactBuilder,
-        functions: FunctionReader,
+        functions: PreviewStore,
     ) -> GitService:
         repos = Repositories(settings.root, git=settings.git)
         gate = PushGate(

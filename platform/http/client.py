@@ -8,6 +8,13 @@ Nothing is retried once a response byte has arrived.
 
 The pool adds no header but ``host`` (when the request has none) and frames the body
 with ``content-length``.
+
+Up to ``max_idle_per_host`` (512) idle connections per key are kept: on the data path a
+replica may well have hundreds of requests in flight, and every connection not kept
+after such a burst is a new TCP and TLS handshake for the next one (at 64, a load of 128
+concurrent requests through the gateway opened 300 mTLS connections a second and halved
+its throughput). Keeping them costs little: LIFO leaves the surplus unused, and it is
+closed after ``idle_timeout``.
 """
 
 from __future__ import annotations
@@ -24,13 +31,16 @@ _Key = tuple[str, int, str | None, int]
 
 
 class ConnectionPool:
-    def __init__(self, *, max_idle_per_host: int = 64, idle_timeout: float = 30.0) -> None:
+    def __init__(self, *, max_idle_per_host: int = 512, idle_timeout: float = 30.0) -> None:
         self.max_idle_per_host = max_idle_per_host
         self.idle_timeout = idle_timeout
         self._idle: dict[_Key, list[UpstreamConnection]] = {}
         self._hosts: dict[tuple[str, int, bool], bytes] = {}
         self._sweep: asyncio.TimerHandle | None = None
         self._closed = False
+        # The loop the pool runs on, looked up once: on Python 3.11, get_running_loop()
+        # costs a getpid() system call, and a request would make two of them.
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.opened = 0  # connections opened so far (for metrics and tests)
 
     async def request(
@@ -50,7 +60,9 @@ class ConnectionPool:
         """
         if self._closed:
             raise ConnectError("the connection pool is closed")
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is None or not loop.is_running():
+            loop = self._loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         key = (host, port, server_hostname, id(ssl))
         head = request_head(request, self._host_header(host, port, ssl is not None))
@@ -59,6 +71,7 @@ class ConnectionPool:
         if connection is not None:
             try:
                 return await self._exchange(
+                    loop,
                     key,
                     connection,
                     head,
@@ -73,7 +86,7 @@ class ConnectionPool:
                     raise
         connection = await self._connect(host, port, ssl, server_hostname, deadline)
         return await self._exchange(
-            key, connection, head, request.body, head_only, max_body_bytes, deadline, timeout
+            loop, key, connection, head, request.body, head_only, max_body_bytes, deadline, timeout
         )
 
     async def close(self) -> None:
@@ -97,6 +110,7 @@ class ConnectionPool:
 
     async def _exchange(
         self,
+        loop: asyncio.AbstractEventLoop,
         key: _Key,
         connection: UpstreamConnection,
         head: bytes,
@@ -106,7 +120,6 @@ class ConnectionPool:
         deadline: float,
         timeout: float,
     ) -> Response:
-        loop = asyncio.get_running_loop()
         waiter = connection.send(head, body, head_only=head_only, limit=limit)
         timer = loop.call_at(deadline, connection.time_out, timeout)
         try:

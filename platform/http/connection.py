@@ -206,7 +206,9 @@ class HttpConnection(asyncio.Protocol):
         if self._head_size > self._limits.max_header_bytes:
             self._head_too_large()
         name = name.lower()
-        if name == b"content-length":
+        if name not in _SPECIAL:  # the common case: one set lookup per header
+            self._headers.append((name, value))
+        elif name == b"content-length":
             self._content_length = int(value) if value.strip().isdigit() else 0
         elif name == b"expect":
             self._expect_continue = value.lower() == b"100-continue"
@@ -214,10 +216,7 @@ class HttpConnection(asyncio.Protocol):
             names = connection_names(value)
             if names:
                 self._hop_names = (self._hop_names or set()) | names
-        elif name in _HOP:
-            return
-        else:
-            self._headers.append((name, value))
+        # the rest of _SPECIAL is hop-by-hop: dropped
 
     def on_headers_complete(self) -> None:
         parser = self._parser
@@ -418,3 +417,5 @@ class HttpConnection(asyncio.Protocol):
 _HOP = frozenset(
     {b"keep-alive", b"proxy-connection", b"te", b"trailer", b"transfer-encoding", b"upgrade"}
 )
+# Headers the connection reads itself or drops rather than pass on.
+_SPECIAL = _HOP | {b"content-length", b"expect", b"connection"}

@@ -8,7 +8,12 @@ from typing import Any
 import yaml
 
 from fnmesh.platform.model.errors import FieldError, Problems, ValidationError
-from fnmesh.platform.model.names import DEFAULT_NAMESPACE, MAX_NAMESPACE_NAME, check_name
+from fnmesh.platform.model.names import (
+    DEFAULT_NAMESPACE,
+    MAX_NAMESPACE_NAME,
+    check_name,
+    revision_number,
+)
 from fnmesh.platform.model.resources import API_VERSION, Function, FunctionSpec, ObjectMeta
 from fnmesh.platform.model.schema import check
 from fnmesh.platform.model.spec_schema import SPEC_FIELDS
@@ -56,6 +61,7 @@ def parse_manifest(text: str | bytes, source: str = MANIFEST_FILE) -> Manifest:
     name, namespace = _identity(data, "", problems)
     spec = check({k: v for k, v in data.items() if k not in _IDENTITY}, SPEC_FIELDS, "", problems)
     _cross_checks(spec, "", problems)
+    check_traffic(spec.get("traffic") or [], name, "traffic", problems)
     problems.raise_if_any(source)
     return Manifest(name=name, namespace=namespace, spec=from_wire(FunctionSpec, spec))
 
@@ -91,6 +97,7 @@ def parse_function(data: Any, *, name: str | None = None, namespace: str | None 
         )
     spec = check(data.get("spec"), SPEC_FIELDS, "spec", problems)
     _cross_checks(spec, "spec.", problems)
+    check_traffic(spec.get("traffic") or [], fn_name, "spec.traffic", problems)
     problems.raise_if_any("the Function")
     meta = ObjectMeta(
         name=fn_name,
@@ -133,6 +140,49 @@ def _cross_checks(spec: dict[str, Any], prefix: str, problems: Problems) -> None
             f"{prefix}rollout.stepWeight",
             f"is {step}, above rollout.maxWeight {top}; make the step smaller",
         )
+
+
+def check_traffic(
+    entries: list[dict[str, Any]], function: str, path: str, problems: Problems
+) -> None:
+    """Cross-checks of traffic entries: percents sum to 100 (or are all 0), one revision
+    per tag, and every revision belongs to ``function``."""
+    percents = [int(e.get("percent") or 0) for e in entries]
+    total = sum(percents)
+    if total not in (0, 100):
+        problems.add(
+            path,
+            f"percents add up to {total}; make them add up to 100 (or leave them all out to "
+            "keep only tags)",
+        )
+    seen: dict[str, int] = {}
+    for index, entry in enumerate(entries):
+        where = f"{path}[{index}]"
+        revision, tag = entry.get("revision"), entry.get("tag")
+        if not tag and not entry.get("percent"):
+            problems.add(where, "needs a percent or a tag: an entry with neither does nothing")
+        if isinstance(revision, str) and function and not _revision_of(revision, function):
+            problems.add(
+                f"{where}.revision",
+                f"{revision!r} is not a revision of function {function!r}: use its name and "
+                f"number (e.g. '{function}-00002'; `fn revisions {function}` lists them)",
+            )
+        if isinstance(tag, str) and tag:
+            if tag in seen:
+                problems.add(
+                    f"{where}.tag",
+                    f"{tag!r} is already given to entry {seen[tag]}; tags are unique",
+                )
+            seen.setdefault(tag, index)
+
+
+def _revision_of(revision: str, function: str) -> bool:
+    number = revision[len(function) + 1 :]
+    return (
+        revision.startswith(function + "-")
+        and revision_number(revision) is not None
+        and (number.isdigit())
+    )
 
 
 def _problem(path: str, message: str) -> FieldError:

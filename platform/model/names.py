@@ -8,6 +8,8 @@ DEFAULT_NAMESPACE = "default"
 # A revision name is "<function>-00001"; Kubernetes labels and Service names stop at 63.
 MAX_FUNCTION_NAME = 50
 MAX_NAMESPACE_NAME = 63
+# A tag reaches its revision at "<tag>-<function>.<namespace>.<domain>"; labels stop at 63.
+MAX_TAG = 40
 _LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _REVISION = re.compile(r"^(?P<fn>[a-z0-9]([-a-z0-9]*[a-z0-9])?)-(?P<n>[0-9]{5,})$")
 

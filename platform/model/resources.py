@@ -17,9 +17,12 @@ API_VERSION = f"{GROUP}/v1alpha1"
 Visibility = Literal["public", "private"]
 ScaleMetric = Literal["concurrency", "rps"]
 RolloutStrategy = Literal["immediate", "canary"]
+RolloutPhase = Literal["Progressing", "Promoted", "RolledBack"]
 
 LABEL_FUNCTION = "fnmesh.dev/function"
 LABEL_REVISION = "fnmesh.dev/revision"
+LABEL_COMMIT = "fnmesh.dev/commit"  # the git commit a revision was built from
+LABEL_PREVIEW = "fnmesh.dev/preview"  # the tag of a branch preview revision
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +77,19 @@ class Artifact:
 
 
 @dataclass(frozen=True, slots=True)
+class TrafficTarget:
+    """A revision's share of a function's requests, and the tag that reaches it directly.
+
+    In ``Function.spec.traffic`` the entries pin traffic by hand; in
+    ``Function.status.traffic`` they say where requests go now.
+    """
+
+    revision: str
+    percent: int = 0
+    tag: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class FunctionSpec:
     handler: str
     runtime: str = "python"
@@ -85,6 +101,7 @@ class FunctionSpec:
     scale: ScaleSpec = field(default_factory=ScaleSpec)
     rollout: RolloutSpec = field(default_factory=RolloutSpec)
     artifact: Artifact | None = None
+    traffic: list[TrafficTarget] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,10 +114,23 @@ class Condition:
 
 
 @dataclass(frozen=True, slots=True)
-class TrafficTarget:
-    revision: str
-    percent: int
-    tag: str | None = None
+class RolloutStatus:
+    """Where the rollout of a function's newest revision stands (written by the controller).
+
+    ``canary`` is the newest revision, ``stable`` the one it replaces; ``weight`` is the
+    canary's share while ``Progressing``. ``lastStep`` is in seconds since the epoch.
+    ``command`` names the last rollback or promote request that was carried out.
+    """
+
+    canary: str
+    stable: str | None = None
+    weight: int = 0
+    failed_checks: int = 0
+    last_step: float = 0.0
+    phase: RolloutPhase = "Progressing"
+    reason: str | None = None
+    message: str | None = None
+    command: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +142,7 @@ class FunctionStatus:
     url: str | None = None
     traffic: list[TrafficTarget] = field(default_factory=list)
     conditions: list[Condition] = field(default_factory=list)
+    rollout: RolloutStatus | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +206,9 @@ class RevisionStatus:
     replicas: list[ReplicaStatus] = field(default_factory=list)
     conditions: list[Condition] = field(default_factory=list)
     last_cold_start_seconds: float | None = None
+    # the autoscaler's last decision, as the runtime was told it (None: not autoscaled)
+    panic: bool | None = None
+    scaling_reason: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,9 @@ from typing import Any, Literal
 from fnmesh.platform.model.durations import parse_duration
 from fnmesh.platform.model.errors import Problems
 
-Kind = Literal["string", "integer", "number", "duration", "boolean", "map", "object", "enum"]
+Kind = Literal[
+    "string", "integer", "number", "duration", "boolean", "map", "object", "enum", "list"
+]
 Check = Callable[[Any], str | None]
 
 
@@ -31,6 +33,7 @@ class Field:
     fields: Mapping[str, Field] = field(default_factory=dict)
     check: Check | None = None
     max_length: int | None = None
+    items: Field | None = None  # what a "list" holds
 
 
 _TYPE_WORDS = {
@@ -41,6 +44,7 @@ _TYPE_WORDS = {
     "boolean": "true or false",
     "map": "a mapping of names to strings",
     "object": "a mapping",
+    "list": "a list",
 }
 
 
@@ -70,6 +74,8 @@ def _value(value: Any, spec: Field, where: str, problems: Problems) -> Any:
     result: Any = None
     if spec.kind == "object":
         result = check(value, spec.fields, where, problems)
+    elif spec.kind == "list":
+        result = _list(value, spec, where, problems)
     elif spec.kind == "map":
         result = _map(value, where, problems)
     elif spec.kind == "duration":
@@ -100,9 +106,23 @@ def _value(value: Any, spec: Field, where: str, problems: Problems) -> Any:
         message = spec.check(result)
         if message:
             problems.add(where, message)
-    if spec.kind == "object":
+    if spec.kind in ("object", "list"):
         return result  # the valid part, so cross-field checks still see it
     return result if len(problems.errors) == before else None
+
+
+def _list(value: Any, spec: Field, where: str, problems: Problems) -> list[Any] | None:
+    if not isinstance(value, list | tuple):
+        problems.add(where, f"must be {_TYPE_WORDS['list']}, not {_type_name(value)}")
+        return None
+    if spec.items is None:
+        return list(value)
+    out = []
+    for index, item in enumerate(value):
+        checked = _value(item, spec.items, f"{where}[{index}]", problems)
+        if checked is not None:
+            out.append(checked)
+    return out
 
 
 def _number(value: Any, spec: Field, where: str, problems: Problems) -> float | int | None:
@@ -176,6 +196,9 @@ def _openapi_field(spec: Field) -> dict[str, Any]:
         out = openapi(spec.fields)
     elif spec.kind == "map":
         out = {"type": "object", "additionalProperties": {"type": "string"}}
+    elif spec.kind == "list":
+        items = _openapi_field(spec.items) if spec.items is not None else {"type": "string"}
+        out = {"type": "array", "items": items}
     elif spec.kind == "enum":
         out = {"type": "string", "enum": list(spec.choices)}
     elif spec.kind == "duration":

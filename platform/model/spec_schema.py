@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fnmesh.platform.model.names import check_name
+from fnmesh.platform.model.names import MAX_TAG, check_name
 from fnmesh.platform.model.schema import Field
 
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
@@ -41,6 +41,10 @@ def _env(value: Any) -> str | None:
 
 def _service_account(value: Any) -> str | None:
     return check_name(value, what="service account", limit=63)
+
+
+def _tag(value: Any) -> str | None:
+    return check_name(value, what="tag", limit=MAX_TAG)
 
 
 def _digest(value: Any) -> str | None:
@@ -101,6 +105,19 @@ ARTIFACT_FIELDS: dict[str, Field] = {
     "commit": Field("string", "the git commit it was built from"),
 }
 
+TRAFFIC_FIELDS: dict[str, Field] = {
+    "revision": Field(
+        "string", "the revision, by name (e.g. 'hello-00002')", required=True, max_length=63
+    ),
+    "percent": Field("integer", "its share of requests; 0 for a tag only", minimum=0, maximum=100),
+    "tag": Field(
+        "string",
+        "a name that reaches the revision whatever its share: /fn/<name>@<tag>/ and "
+        "<tag>-<name>.<namespace>.<domain>",
+        check=_tag,
+    ),
+}
+
 SPEC_FIELDS: dict[str, Field] = {
     "handler": Field(
         "string",
@@ -122,4 +139,10 @@ SPEC_FIELDS: dict[str, Field] = {
     "scale": Field("object", "autoscaling settings", fields=SCALE_FIELDS),
     "rollout": Field("object", "how new revisions take traffic", fields=ROLLOUT_FIELDS),
     "artifact": Field("object", "the built source (set by deploy)", fields=ARTIFACT_FIELDS),
+    "traffic": Field(
+        "list",
+        "traffic pinned by hand: revisions with their percent (summing to 100) and tags; "
+        "when no entry has a percent, the rollout chooses the weights",
+        items=Field("object", "a revision's share and tag", fields=TRAFFIC_FIELDS),
+    ),
 }

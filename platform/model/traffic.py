@@ -41,8 +41,7 @@ def make_traffic_split(function: Function, traffic: list[TrafficTarget]) -> dict
         "spec": {
             "service": function.name,
             "backends": [
-                {"service": name, "weight": weight}
-                for name, weight in weights_of(traffic).items()
+                {"service": name, "weight": weight} for name, weight in weights_of(traffic).items()
             ],
         },
     }

@@ -97,10 +97,7 @@ def test_a_failed_revision_is_reported_and_the_old_one_keeps_serving() -> None:
 
 
 def test_revision_numbers_never_repeat_after_deletes() -> None:
-    decided = plan(
-        function(5, observed_generation=4, revision_count=7),
-        [revision(7, "True")],
-        url=None,
-        now=NOW,
-    )
+    fn = function(5, observed_generation=4, revision_count=7)
+    redeployed = replace(fn, spec=replace(fn.spec, artifact=Artifact(digest="sha256:" + "b" * 64)))
+    decided = plan(redeployed, [revision(7, "True")], url=None, now=NOW)
     assert decided.create is not None and decided.create.name == "hello-00008"

@@ -151,6 +151,22 @@ async def test_branches_build_previews_and_tags_are_kept(
     assert preview is not None and preview.commit == feature and preview.branch == "feature/Login"
     function = receiver.function("hello")
     assert function.spec.artifact is not None and function.spec.artifact.commit == main
+    # the preview is a revision of its own, reached by its tag at 0 % of the traffic
+    assert "revision hello-00002 serves the preview at " in done.err
+    assert "/fn/hello@feature-login/" in done.err
+    assert [(t.revision, t.tag) for t in function.spec.traffic] == [
+        ("hello-00002", "feature-login")
+    ]
+    revision = receiver.revisions("hello")[-1]
+    assert revision.spec.artifact.commit == feature
+    assert revision.metadata.labels["fnmesh.dev/preview"] == "feature-login"
+    await wait_until(
+        "the preview's tag in the status",
+        lambda: any(t.tag == "feature-login" for t in receiver.function("hello").status.traffic),
+    )
+    served = receiver.function("hello").status
+    assert served.latest_created_revision == "hello-00001"
+    assert [(t.revision, t.percent) for t in served.traffic if t.percent] == [("hello-00001", 100)]
 
     work.run("checkout", "--quiet", "main")
     work.commit({"fn.yaml": "name: hello\n"})  # an invalid manifest on a branch is refused too
@@ -170,7 +186,11 @@ async def test_branches_build_previews_and_tags_are_kept(
     done = await work.arun("push", "fn", "--delete", "main")
     assert "deleting main is refused" in done.err
     assert remote_head(receiver.repo("hello")) == main
-    assert [r.name for r in receiver.revisions("hello")] == ["hello-00001"]
+    await wait_until(
+        "the preview revision to be deleted",
+        lambda: [r.name for r in receiver.revisions("hello")] == ["hello-00001"],
+    )
+    assert receiver.function("hello").spec.traffic == []
 
 
 def fn_cli(

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 import kubernetes_validate
 import pytest
 
+from fnmesh.platform.mesh.policy.decision import parse_policy
+from fnmesh.platform.mesh.proxy.config import ProxyConfig
 from fnmesh.platform.model import (
     Artifact,
     Function,
@@ -18,6 +22,7 @@ from fnmesh.platform.model import (
     Revision,
     RevisionSpec,
 )
+from fnmesh.platform.model.errors import ValidationError
 from fnmesh.platform.runtime.kubernetes import (
     ClusterConfig,
     make_deployment,
@@ -28,6 +33,7 @@ from fnmesh.platform.runtime.kubernetes import (
     make_traffic_split,
     make_traffic_target,
 )
+from fnmesh.platform.runtime.kubernetes.builders import POLICY_DIR, TOKEN_FILE, stats_url
 from fnmesh.platform.runtime.kubernetes.traffic import parse_identity
 
 Validate = Callable[[dict[str, Any]], None]
@@ -126,7 +132,24 @@ DEPLOYMENT_CASES: list[tuple[str, dict[str, Any], dict[str, Any], Any]] = [
         "the identity names the service account",
         {"service_account": "billing"},
         {"trust_domain": "corp.local"},
-        {"identity": "billing.team-a.serviceaccount.identity.corp.local", "account": "billing"},
+        {
+            "identity": "billing.team-a.serviceaccount.identity.corp.local",
+            "account": "billing",
+            "trust_domain": "corp.local",
+        },
+    ),
+    ("a public function takes public callers", {}, {}, {"policy": {"public": True, "allow": []}}),
+    (
+        "a private function takes nobody from outside",
+        {"visibility": "private"},
+        {},
+        {"policy": {"public": False, "allow": []}},
+    ),
+    (
+        "load reports go to the autoscaler over mTLS",
+        {},
+        {"autoscaler_url": "http://fnmesh-autoscaler.platform.svc:8090"},
+        {"stats_url": "https://fnmesh-autoscaler.platform.svc:8090/v1/stats"},
     ),
     (
         "fnmesh mesh: the proxy terminates mTLS, no injection",
@@ -175,12 +198,21 @@ def probe(deployment: dict[str, Any], what: str) -> Any:
         "artifact_url": lambda: arg_after(fetch, "--url"),
         "images": lambda: (fetch["image"], runtime["image"], proxy["image"]),
         "pull": lambda: {c["imagePullPolicy"] for c in (fetch, runtime, proxy)},
-        "identity": lambda: env(proxy)["FNMESH_IDENTITY"],
+        "identity": lambda: env(proxy)["FNMESH_PROXY_IDENTITY"],
+        "trust_domain": lambda: env(proxy)["FNMESH_PROXY_TRUST_DOMAIN"],
         "account": lambda: pod["serviceAccountName"],
         "inbound_tls": lambda: env(proxy)["FNMESH_PROXY_INBOUND_TLS"],
-        "annotations": lambda: deployment["spec"]["template"]["metadata"].get("annotations", {}),
+        "annotations": lambda: {
+            k: v
+            for k, v in deployment["spec"]["template"]["metadata"]["annotations"].items()
+            if k != "fnmesh.dev/policy"
+        },
+        "policy": lambda: json.loads(
+            deployment["spec"]["template"]["metadata"]["annotations"]["fnmesh.dev/policy"]
+        ),
+        "stats_url": lambda: env(proxy)["FNMESH_PROXY_STATS_URL"],
         "requests": lambda: (runtime["resources"]["requests"], proxy["resources"]["requests"]),
-        "anchors": lambda: "FNMESH_TRUST_ANCHORS" in env(proxy),
+        "anchors": lambda: "FNMESH_PROXY_TRUST_ANCHORS" in env(proxy),
     }[what]()
 
 
@@ -237,10 +269,16 @@ def test_deployment_runs_the_runtime_behind_the_proxy(validate: Validate) -> Non
     assert proxy_env["FNMESH_PROXY_INBOUND_PORT"] == "4143"
     assert proxy_env["FNMESH_PROXY_ADMIN_PORT"] == "4191"
     assert proxy_env["FNMESH_PROXY_UPSTREAM"] == "127.0.0.1:8080"
-    assert proxy_env["FNMESH_REVISION"] == "hello-00002"
-    assert proxy_env["FNMESH_CONCURRENCY"] == "2"
-    assert proxy_env["FNMESH_IDENTITY_TOKEN_FILE"] == "/var/run/secrets/fnmesh.dev/identity/token"
-    assert proxy_env["FNMESH_POD_NAME"] == "<from>"
+    assert proxy_env["FNMESH_PROXY_ADMIN_HOST"] == "0.0.0.0"  # probed from outside the pod
+    assert proxy_env["FNMESH_PROXY_REVISION"] == "hello-00002"
+    assert proxy_env["FNMESH_PROXY_FUNCTION"] == "hello"
+    assert proxy_env["FNMESH_PROXY_NAMESPACE"] == "team-a"
+    assert proxy_env["FNMESH_PROXY_CONCURRENCY"] == "2"
+    token = "/var/run/secrets/fnmesh.dev/identity/token"
+    assert proxy_env["FNMESH_PROXY_BOOTSTRAP_TOKEN_FILE"] == token
+    assert proxy_env["FNMESH_PROXY_REPLICA"] == "<from>"
+    assert proxy_env["FNMESH_PROXY_POLICY_FILE"] == "/var/run/fnmesh.dev/policy/policy.json"
+    assert mounts(proxy)["/var/run/fnmesh.dev/policy"] == "policy"
     assert "preStop" not in str(proxy)  # the proxy drains on SIGTERM by itself
 
 
@@ -526,3 +564,71 @@ def test_validation_catches_broken_objects(
 ) -> None:
     with pytest.raises(error):
         validate(break_it())
+
+
+# -- the proxy reads what the builder writes ---------------------------------------------
+
+ANCHOR = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+
+
+def resolved_env(item: dict[str, Any], pod_name: str) -> dict[str, str]:
+    """The container's environment as the kubelet gives it (field refs filled in)."""
+    fields = {"metadata.name": pod_name}
+    found = {}
+    for entry in item["env"]:
+        if "value" in entry:
+            found[entry["name"]] = entry["value"]
+        else:
+            found[entry["name"]] = fields[entry["valueFrom"]["fieldRef"]["fieldPath"]]
+    return found
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"trust_anchors": ANCHOR},
+        {"trust_anchors": ANCHOR, "trust_domain": "corp.local"},
+        {
+            "trust_anchors": ANCHOR,
+            "mesh": "linkerd",
+            "split_api_version": "split.smi-spec.io/v1alpha2",
+        },
+        {
+            "trust_anchors": ANCHOR,
+            "identity_url": "https://api.platform.svc:9443",
+            "autoscaler_url": "https://scaler.platform.svc:9090",
+        },
+    ],
+    ids=["defaults", "trust-domain", "linkerd", "addresses"],
+)
+def test_the_proxy_accepts_the_environment_it_is_given(config: dict[str, Any]) -> None:
+    cfg = ClusterConfig(**config)
+    rev = revision(concurrency=3, timeout=12.5, visibility="private")
+    deployment = make_deployment(rev, cfg)
+    proxy = container(deployment, "fnmesh-proxy")
+    parsed = ProxyConfig.from_env(resolved_env(proxy, "hello-00002-x7k2p"))
+    assert parsed.identity.name == cfg.identity("hello", "team-a")
+    assert parsed.identity.service_url == cfg.identity_url
+    assert parsed.identity.trust_anchors_pem.strip() == ANCHOR.strip()
+    assert parsed.identity.bootstrap_token_file == Path(TOKEN_FILE)
+    assert (parsed.labels.namespace, parsed.labels.function) == ("team-a", "hello")
+    assert (parsed.labels.revision, parsed.labels.replica) == ("hello-00002", "hello-00002-x7k2p")
+    assert parsed.upstream.port == 8080 and parsed.listen.inbound.port == 4143
+    assert (parsed.listen.admin.host, parsed.listen.admin.port) == ("0.0.0.0", 4191)
+    assert parsed.limits.concurrency == 3
+    assert parsed.limits.request_timeout == 12.5
+    assert parsed.stats.url == stats_url(cfg)
+    # the policy file is the pod annotation, projected by the downward API
+    volumes = {v["name"]: v for v in deployment["spec"]["template"]["spec"]["volumes"]}
+    (item,) = volumes["policy"]["downwardAPI"]["items"]
+    assert parsed.policy.file == Path(POLICY_DIR) / item["path"]
+    annotation = item["fieldRef"]["fieldPath"].split("'")[1]
+    document = deployment["spec"]["template"]["metadata"]["annotations"][annotation]
+    policy = parse_policy(json.loads(document), parsed.policy.public_callers)
+    assert policy.public is False and not policy.callers
+
+
+def test_without_trust_anchors_the_proxy_says_what_is_missing() -> None:
+    proxy = container(make_deployment(revision(), ClusterConfig()), "fnmesh-proxy")
+    with pytest.raises(ValidationError, match="FNMESH_PROXY_TRUST_ANCHORS: is required"):
+        ProxyConfig.from_env(resolved_env(proxy, "hello-00002-x7k2p"))

@@ -6,10 +6,16 @@ tests are skipped, naming the missing binary.
 
 from __future__ import annotations
 
+import base64
+import datetime
 import functools
+import importlib
+import importlib.util
 import os
 import re
+import socket
 import subprocess
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,6 +23,10 @@ from typing import Any
 import pytest
 import yaml
 
+from fnmesh.platform.cluster.identity import load_authority
+from fnmesh.platform.cluster.settings import ApiSettings, ClusterSettings
+from fnmesh.platform.mesh.identity import TlsCredentials, client_context, make_csr, server_context
+from fnmesh.platform.mesh.identity.csr import load_csr
 from fnmesh.platform.runtime.kubernetes.config import ClusterConfig
 
 Validate = Callable[[dict[str, Any]], None]
@@ -93,7 +103,7 @@ VARIANTS = {
             "gateway.service.type=LoadBalancer",
             "api.podAnnotations.team=platform",
         ),
-        *("--set-string", "trustAnchors=-----BEGIN CERTIFICATE-----"),
+        *sets("identity.existingSecret=my-ca"),
     ),
 }
 
@@ -133,6 +143,7 @@ def test_the_chart_installs_every_component() -> None:
     assert set(kinds(objects, "CustomResourceDefinition")) == {
         "functions.fnmesh.dev",
         "revisions.fnmesh.dev",
+        "tokens.fnmesh.dev",
         "trafficsplits.split.smi-spec.io",
         "traffictargets.access.smi-spec.io",
         "httproutegroups.specs.smi-spec.io",
@@ -146,7 +157,9 @@ def test_the_chart_installs_every_component() -> None:
         "-m",
         "fnmesh.platform.runtime.kubernetes.operator",
     ]
-    assert commands["fnmesh-api"] == ["python", "-m", "fnmesh.platform.api"]
+    for component in ("api", "gateway", "activator", "autoscaler"):
+        module = f"fnmesh.platform.cluster.{component}"
+        assert commands[f"fnmesh-{component}"] == ["python", "-m", module]
 
 
 def test_pods_are_locked_down() -> None:
@@ -217,7 +230,9 @@ def grants(*rules: tuple[str, tuple[str, ...], tuple[str, ...]]) -> set[Permissi
 
 EXPECTED: dict[str, set[Permission]] = {
     "operator": grants(
-        ("fnmesh.dev", ("functions", "revisions"), ("get", "list", "watch", "patch", "update")),
+        ("fnmesh.dev", ("functions",), ("get", "list", "watch", "patch", "update")),
+        ("fnmesh.dev", ("revisions",), ("get", "list", "watch", "create", "patch", "update")),
+        ("fnmesh.dev", ("revisions",), ("delete",)),
         ("fnmesh.dev", ("functions/status", "revisions/status"), ("get", "patch", "update")),
         ("fnmesh.dev", ("functions/finalizers", "revisions/finalizers"), ("update",)),
         ("apps", ("deployments",), WRITE),
@@ -238,14 +253,14 @@ EXPECTED: dict[str, set[Permission]] = {
         ("", ("pods",), READ),
         ("", ("pods/log",), ("get",)),
         ("authentication.k8s.io", ("tokenreviews",), ("create",)),
+        ("fnmesh.dev", ("tokens",), ("get", "list", "watch", "create", "update", "delete")),
     ),
     "gateway": grants(
         ("fnmesh.dev", ("functions", "revisions"), READ),
         ("split.smi-spec.io", ("trafficsplits",), READ),
-        ("discovery.k8s.io", ("endpointslices",), READ),
     ),
     "autoscaler": grants(
-        ("fnmesh.dev", ("revisions",), READ),
+        ("fnmesh.dev", ("functions", "revisions"), READ),
         ("apps", ("deployments/scale",), ("get", "patch")),
     ),
 }
@@ -262,8 +277,13 @@ def role_permissions(role: dict[str, Any]) -> set[Permission]:
     }
 
 
+def all_roles(objects: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """ClusterRoles and Roles by name (the chart never gives both kinds one name)."""
+    return {**kinds(objects, "ClusterRole"), **kinds(objects, "Role")}
+
+
 def bound_roles(objects: list[dict[str, Any]], account: str) -> list[tuple[str, str | None]]:
-    """(ClusterRole name, namespace of the binding or None for cluster-wide) per binding."""
+    """(role name, namespace of the binding or None for cluster-wide) per binding."""
     found = []
     for binding in objects:
         if binding["kind"] not in ("ClusterRoleBinding", "RoleBinding"):
@@ -293,10 +313,11 @@ def test_rbac_has_no_wildcards_or_dangerous_grants(variant: str) -> None:
 @pytest.mark.parametrize("component", COMPONENTS)
 def test_each_component_gets_exactly_what_it_needs(component: str) -> None:
     objects = render()
-    roles = kinds(objects, "ClusterRole")
+    roles = all_roles(objects)
     granted: set[Permission] = set()
     for role, namespace in bound_roles(objects, f"fnmesh-{component}"):
-        assert namespace is None  # default: functions in any namespace
+        # default: functions in any namespace; a Role only for the release's own
+        assert namespace == (NAMESPACE if role in kinds(objects, "Role") else None)
         granted |= role_permissions(roles[role])
     assert granted == EXPECTED[component]
 
@@ -304,8 +325,14 @@ def test_each_component_gets_exactly_what_it_needs(component: str) -> None:
 def test_rbac_bound_per_namespace_when_namespaces_are_listed() -> None:
     objects = render("--set", "rbac.namespaces={team-a,team-b}")
     roles = kinds(objects, "ClusterRole")
+    own = kinds(objects, "Role")
+    assert {r: role_permissions(own[r]) for r in own} == {
+        "fnmesh-api-tokens": grants(
+            ("fnmesh.dev", ("tokens",), ("get", "list", "watch", "create", "update", "delete"))
+        )
+    }
     for component in COMPONENTS:
-        bindings = bound_roles(objects, f"fnmesh-{component}")
+        bindings = [b for b in bound_roles(objects, f"fnmesh-{component}") if b[0] not in own]
         namespaced = {ns for role, ns in bindings if ns is not None}
         assert namespaced == {"team-a", "team-b"}, component
         for role, namespace in bindings:
@@ -452,3 +479,124 @@ def test_docs_name_real_values_and_files() -> None:
             node = node[part]
     for path in re.findall(r"(charts/fnmesh/[\w./-]+\.yaml)", docs):
         assert (ROOT / path).exists(), path
+
+
+# -- the entry points and what the chart gives them --------------------------------------
+
+PORTS = {"api": 8081, "gateway": 8080, "activator": 8012, "autoscaler": 8090}
+ANCHOR_PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+
+
+def kubelet_env(deploy: dict[str, Any]) -> dict[str, str]:
+    """The main container's environment as the kubelet would fill it in."""
+    (item,) = deploy["spec"]["template"]["spec"]["containers"]
+    found = {}
+    for entry in item["env"]:
+        if "value" in entry:
+            found[entry["name"]] = entry["value"]
+            continue
+        source = entry["valueFrom"]
+        if "fieldRef" in source:
+            found[entry["name"]] = {
+                "metadata.name": "fnmesh-pod-x7k2p",
+                "spec.serviceAccountName": deploy["spec"]["template"]["spec"]["serviceAccountName"],
+            }[source["fieldRef"]["fieldPath"]]
+        else:
+            key = source["secretKeyRef"]["key"]
+            found[entry["name"]] = {"ca.crt": ANCHOR_PEM, "token": "t0ken-from-the-secret-1234"}[
+                key
+            ]
+    return found
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_every_entry_point_takes_the_environment_the_chart_gives_it(variant: str) -> None:
+    objects = render(*VARIANTS[variant])
+    for component, port in PORTS.items():
+        deploy = deployment(objects, component)
+        (item,) = deploy["spec"]["template"]["spec"]["containers"]
+        module = item["command"][2]
+        assert importlib.import_module(module).main, module
+        env = kubelet_env(deploy)
+        if component == "api":
+            api = ApiSettings.from_env(env)
+            cluster = api.cluster
+            ports = {p["name"]: p["containerPort"] for p in item["ports"]}
+            assert (cluster.listen_port, api.identity_port) == (ports["http"], ports["identity"])
+            mounts = {m["mountPath"]: m["name"] for m in item["volumeMounts"]}
+            assert mounts[str(api.ca_dir)] == "ca"
+            assert mounts[str(api.data_dir)] == "data"
+            assert api.accounts.gateway == "fnmesh-gateway"
+        else:
+            cluster = ClusterSettings.from_env(env, port=0)
+            assert cluster.listen_port == port == item["ports"][0]["containerPort"]
+            volumes = {v["name"]: v for v in deploy["spec"]["template"]["spec"]["volumes"]}
+            (source,) = volumes["identity-token"]["projected"]["sources"]
+            assert source["serviceAccountToken"]["audience"] == "identity.fnmesh.dev"
+            mounts = {m["mountPath"]: m["name"] for m in item["volumeMounts"]}
+            assert mounts[str(cluster.token_file.parent)] == "identity-token"
+        assert cluster.trust_anchors == ANCHOR_PEM.strip()
+        assert cluster.platform_namespace == NAMESPACE
+        assert cluster.addresses.activator_url.startswith("https://fnmesh-activator.")
+
+
+def test_the_identity_secret_is_a_working_authority(tmp_path: Path) -> None:
+    secret = kinds(render(), "Secret")["fnmesh-identity"]
+    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    source = tmp_path / "secret"
+    source.mkdir()
+    for key, value in secret["data"].items():
+        (source / key).write_bytes(base64.b64decode(value))
+    now = datetime.datetime.now(datetime.UTC)
+    authority = load_authority(source, tmp_path / "private", trust_domain="fnmesh.local", now=now)
+    identity = "hello.default.serviceaccount.identity.fnmesh.local"
+    key = make_csr(identity)
+    issued = authority.issuer.sign(load_csr(key.csr_pem), identity, now)
+    anchors = (source / "ca.crt").read_text()
+    credentials = TlsCredentials(issued.chain_pem, key.key_pem)
+    server = server_context(anchors, credentials, require_client_cert=False)
+    client = client_context(anchors)
+    one, two = socket.socketpair()
+    with one, two:
+        accepted: list[str] = []
+
+        def serve() -> None:
+            with server.wrap_socket(one, server_side=True) as tls:
+                accepted.append(tls.recv(5).decode())
+
+        thread = threading.Thread(target=serve)
+        thread.start()
+        with client.wrap_socket(two, server_hostname=identity) as tls:
+            tls.sendall(b"hello")
+        thread.join(10)
+    assert accepted == ["hello"]
+
+
+def test_an_existing_identity_secret_is_used_instead() -> None:
+    objects = render("--set", "identity.existingSecret=corp-ca")
+    assert "fnmesh-identity" not in kinds(objects, "Secret")
+    api = deployment(objects, "api")["spec"]["template"]["spec"]
+    assert {v["name"]: v for v in api["volumes"]}["ca"]["secret"]["secretName"] == "corp-ca"
+    for component in COMPONENTS:
+        (item,) = deployment(objects, component)["spec"]["template"]["spec"]["containers"]
+        (anchors,) = [e for e in item["env"] if e["name"] == "FNMESH_TRUST_ANCHORS"]
+        assert anchors["valueFrom"]["secretKeyRef"] == {"name": "corp-ca", "key": "ca.crt"}
+
+
+def test_the_docs_commands_name_what_the_chart_installs() -> None:
+    docs = (ROOT / "docs" / "kubernetes.md").read_text()
+    readme = (CHART / "README.md").read_text()
+    objects = render()
+    for kind, pattern in [
+        ("Deployment", r"deployment/([\w-]+)"),
+        ("Service", r"service/([\w-]+)"),
+        ("Secret", r"get secret ([\w-]+)"),
+    ]:
+        named = re.findall(pattern, docs)
+        assert named, pattern
+        for name in named:
+            assert name in kinds(objects, kind), f"docs name {kind} {name}"
+    (crds,) = re.findall(r"kubectl get crd ([\w. -]+)\n", docs)
+    assert set(crds.split()) <= set(kinds(objects, "CustomResourceDefinition"))
+    for module in re.findall(r"python -m ([\w.]+)", docs + readme):
+        assert importlib.util.find_spec(module) is not None, module

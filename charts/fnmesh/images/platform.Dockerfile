@@ -1,4 +1,4 @@
-# The platform image: API (controller, builder, identity endpoint), gateway, activator,
+# The platform image: API (builder, identity endpoint, artifacts), gateway, activator,
 # autoscaler, operator, and the replica proxy beside every function replica.
 # Build from the repository's root:
 #   docker build -f charts/fnmesh/images/platform.Dockerfile -t fnmesh/platform:0.1.0 .
@@ -24,4 +24,4 @@ ENV PATH=/opt/fnmesh/bin:$PATH \
     PYTHONUNBUFFERED=1
 USER 65532:65532
 WORKDIR /tmp
-CMD ["python", "-m", "fnmesh.platform.api"]
+CMD ["python", "-m", "fnmesh.platform.cluster.api"]

@@ -64,11 +64,33 @@ app.kubernetes.io/part-of: fnmesh
 {{- end }}
 
 {{- define "fnmesh.activatorURL" -}}
-{{- printf "http://%s.%s.svc:%d" (include "fnmesh.component" (dict "root" . "component" "activator")) .Release.Namespace (int .Values.activator.port) }}
+{{- printf "https://%s.%s.svc:%d" (include "fnmesh.component" (dict "root" . "component" "activator")) .Release.Namespace (int .Values.activator.port) }}
 {{- end }}
 
 {{- define "fnmesh.autoscalerURL" -}}
-{{- printf "http://%s.%s.svc:%d" (include "fnmesh.component" (dict "root" . "component" "autoscaler")) .Release.Namespace (int .Values.autoscaler.port) }}
+{{- printf "https://%s.%s.svc:%d" (include "fnmesh.component" (dict "root" . "component" "autoscaler")) .Release.Namespace (int .Values.autoscaler.port) }}
+{{- end }}
+
+{{/* The Secret holding the mesh's certificate authority (see identity.yaml). */}}
+{{- define "fnmesh.identitySecret" -}}
+{{- .Values.identity.existingSecret | default (printf "%s-identity" (include "fnmesh.fullname" .)) }}
+{{- end }}
+
+{{/* A projected service-account token for the identity endpoint: a pod's credential. */}}
+{{- define "fnmesh.identityTokenVolume" -}}
+- name: identity-token
+  projected:
+    sources:
+      - serviceAccountToken:
+          audience: identity.fnmesh.dev
+          expirationSeconds: 3600
+          path: token
+{{- end }}
+
+{{- define "fnmesh.identityTokenMount" -}}
+- name: identity-token
+  mountPath: /var/run/secrets/fnmesh.dev/identity
+  readOnly: true
 {{- end }}
 
 {{/* The mesh that secures and splits function traffic: fnmesh's own, or Linkerd. */}}
@@ -106,6 +128,13 @@ app.kubernetes.io/part-of: fnmesh
   value: {{ include "fnmesh.activatorURL" . | quote }}
 - name: FNMESH_AUTOSCALER_URL
   value: {{ include "fnmesh.autoscalerURL" . | quote }}
+- name: FNMESH_TRUST_ANCHORS
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "fnmesh.identitySecret" . }}
+      key: ca.crt
+- name: FNMESH_IDENTITY_TOKEN_FILE
+  value: /var/run/secrets/fnmesh.dev/identity/token
 - name: FNMESH_LISTEN_HOST
   value: "0.0.0.0"
 - name: FNMESH_POD_NAME

@@ -1,4 +1,4 @@
-"""``fn describe NAME``: a function, its revisions and their replicas."""
+"""``fn describe NAME``: a function, its revisions, how they are scaled, their replicas."""
 
 from __future__ import annotations
 
@@ -9,15 +9,17 @@ from typing import Any
 
 from fnmesh.platform.cli.arguments import add_home, add_namespace, add_output, connect, namespace
 from fnmesh.platform.cli.client import namespaced
-from fnmesh.platform.cli.output import age, fields, render, seconds
+from fnmesh.platform.cli.output import age, fields, render, seconds, table
 from fnmesh.platform.cli.tables import condition_table, replica_table, revision_table
 from fnmesh.platform.cli.views import (
     conditions,
     function_url,
     items,
+    name_of,
     newest_first,
     ready,
     replicas,
+    scaling,
     section,
 )
 
@@ -81,12 +83,42 @@ def function_fields(function: Any, gateway: str, now: datetime) -> str:
     return fields(pairs)
 
 
+def duration(value: float | None) -> str | None:
+    """A measured time: ``42ms`` below a second, ``1.25s`` above."""
+    if value is None:
+        return None
+    return f"{value * 1000:.0f}ms" if value < 1 else f"{value:.2f}s"
+
+
+def scaling_table(revisions: list[dict[str, Any]], indent: str = "") -> str:
+    """Per revision: desired and ready replicas, the autoscaler's panic state and the
+    reason of its last decision, and how long the last replica took to start."""
+    rows = []
+    for revision in revisions:
+        shown = scaling(revision)
+        panic = shown["panic"]
+        rows.append(
+            [
+                name_of(revision),
+                shown["desired"],
+                shown["ready"],
+                None if panic is None else ("yes" if panic else "no"),
+                shown["reason"],
+                duration(shown["lastColdStart"]),
+            ]
+        )
+    headers = ["REVISION", "DESIRED", "READY", "PANIC", "REASON", "LAST COLD START"]
+    return table(headers, rows, indent=indent)
+
+
 def describe(function: Any, revisions: list[dict[str, Any]], gateway: str, now: datetime) -> str:
     parts = [function_fields(function, gateway, now)]
     shown = condition_table(function, "  ") if conditions(function) else "  -"
     parts.append("Conditions:\n" + shown)
     shown = revision_table(function, revisions, now, "  ") if revisions else "  -"
     parts.append("Revisions:\n" + shown)
+    if revisions:
+        parts.append("Scaling:\n" + scaling_table(revisions, "  "))
     if any(replicas(r) for r in revisions):
         parts.append("Replicas:\n" + replica_table(revisions, now, "  "))
     else:

@@ -1,4 +1,4 @@
-"""``fn revisions NAME``: a function's revisions, newest first."""
+"""``fn revisions NAME``: a function's revisions, newest first, with traffic, tags, commit."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 
 from fnmesh.platform.cli.arguments import add_home, add_namespace, add_output, connect, namespace
 from fnmesh.platform.cli.client import namespaced
-from fnmesh.platform.cli.output import render
-from fnmesh.platform.cli.tables import revision_table
-from fnmesh.platform.cli.views import items, newest_first
+from fnmesh.platform.cli.output import age, render, table
+from fnmesh.platform.cli.rollouts import revision_rows
+from fnmesh.platform.cli.views import items, newest_first, section
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -36,5 +36,11 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if not revisions:
         print(f"{ns}/{args.name} has no revisions yet: deploy it with `fn deploy`")
         return 0
-    print(revision_table(function, revisions, datetime.now(UTC)))
+    now = datetime.now(UTC)
+    rows = [
+        [*row, age(section(revision, "metadata").get("creationTimestamp"), now)]
+        for row, revision in zip(revision_rows(function, revisions), revisions, strict=True)
+    ]
+    headers = ["NAME", "READY", "REPLICAS", "TRAFFIC", "TAGS", "COMMIT", "CREATED"]
+    print(table(headers, rows))
     return 0

@@ -1,4 +1,5 @@
-"""``fn up``: start the embedded platform in this process."""
+"""``fn up``: start the embedded platform in this process, or (``--backend kubernetes``) the
+API of a cluster's platform, its resources in the kubeconfig's cluster."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import Mapping
 
 from fnmesh.platform.cli.arguments import add_home
 from fnmesh.platform.cli.context import find_home
-from fnmesh.platform.cli.options import UpOptions
+from fnmesh.platform.cli.options import BACKENDS, UpOptions
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,6 +22,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--api-port", type=port, metavar="N", help="API port (0: any)")
     parser.add_argument("--host", metavar="H", help="address to listen on (e.g. 127.0.0.1)")
     parser.add_argument("--example", metavar="NAME", help="deploy this example once up")
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default="embedded",
+        help="embedded: the whole platform here (default); kubernetes: only the API here, "
+        "keeping resources in the cluster of the current kubeconfig context",
+    )
     parser.set_defaults(run=run)
 
 
@@ -37,10 +45,16 @@ def options(args: argparse.Namespace, env: Mapping[str, str]) -> UpOptions:
         gateway_port=args.gateway_port,
         host=args.host,
         example=args.example,
+        backend=args.backend,
     )
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
+    chosen = options(args, env)
+    if chosen.backend == "kubernetes":
+        from fnmesh.platform.cluster.local import run_up
+
+        return run_up(chosen)
     from fnmesh.platform.embedded.main import run as run_platform
 
-    return run_platform(options(args, env))
+    return run_platform(chosen)

@@ -7,12 +7,11 @@ import os
 import socket
 import ssl
 
-from prometheus_client import CollectorRegistry
-
 from fnmesh.platform.http import HttpServer, serve
 from fnmesh.platform.mesh.egress.config import EgressConfig
 from fnmesh.platform.mesh.egress.destinations import DestinationClient
 from fnmesh.platform.mesh.egress.listener import EgressHandler
+from fnmesh.platform.mesh.metrics.exposition import Registry
 from fnmesh.platform.mesh.outbound import Outbound
 
 
@@ -23,7 +22,7 @@ class Egress:
             config.destinations_url, context=context, server_identity=config.server_identity
         )
         # Its own registry: the proxy's /metrics shows the inbound families only.
-        self.outbound = Outbound(tls=context, registry=CollectorRegistry(auto_describe=False))
+        self.outbound = Outbound(tls=context, registry=Registry())
         self.handler = EgressHandler(self.destinations, self.outbound, namespace=namespace)
         self.server: HttpServer | None = None
 

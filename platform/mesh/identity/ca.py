@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from fnmesh.platform.mesh.identity.certificate import IssuedCertificate
 from fnmesh.platform.mesh.identity.clock import require_aware
 from fnmesh.platform.mesh.identity.csr import (
     generate_key,
@@ -49,22 +50,6 @@ ISSUER_CERT, ISSUER_KEY = "issuer.crt", "issuer.key"
 
 def certificate_pem(certificate: x509.Certificate) -> str:
     return certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
-
-
-@dataclass(frozen=True, slots=True)
-class IssuedCertificate:
-    """A signed workload certificate: the leaf, the chain up to (not including) the anchor."""
-
-    identity: str
-    certificate: str  # the leaf, PEM
-    chain: str  # the issuer, PEM
-    not_before: datetime
-    not_after: datetime
-
-    @property
-    def chain_pem(self) -> str:
-        """Leaf then issuer: what a TLS endpoint presents."""
-        return self.certificate + self.chain
 
 
 def _name(common_name: str) -> x509.Name:

@@ -20,7 +20,8 @@ from __future__ import annotations
 import ssl
 from datetime import datetime, timedelta
 
-from fnmesh.platform.mesh.identity.ca import LEAF_LIFETIME, CertificateAuthority, IssuedCertificate
+from fnmesh.platform.mesh.identity.ca import LEAF_LIFETIME, CertificateAuthority
+from fnmesh.platform.mesh.identity.certificate import IssuedCertificate
 from fnmesh.platform.mesh.identity.clock import Clock, system_clock
 from fnmesh.platform.mesh.identity.csr import check_csr, load_csr
 from fnmesh.platform.mesh.identity.errors import BadRequest, IdentityRefused

@@ -1,10 +1,11 @@
 """A workload's side of identity: get a certificate, keep it fresh, hand out SSL contexts.
 
-``IdentityClient`` makes a key, asks the identity endpoint for a certificate (the first
-time with its bootstrap credential, later presenting its current certificate over mTLS),
-and renews at 70 % of the lifetime. It owns one server and one client ``SSLContext``;
-a renewal loads the new certificate into those same objects, so listeners and connection
-pools built on them pick it up for new handshakes while open connections carry on.
+``IdentityClient`` makes a key (with the process' own libcrypto: see ``libcrypto``), asks
+the identity endpoint for a certificate (the first time with its bootstrap credential,
+later presenting its current certificate over mTLS), and renews at 70 % of the lifetime.
+It owns one server and one client ``SSLContext``; a renewal loads the new certificate
+into those same objects, so listeners and connection pools built on them pick it up for
+new handshakes while open connections carry on.
 
 The trust anchors come from configuration (like Linkerd's trust-anchors setting), never
 from the endpoint's answer: a workload trusts only what it was told to trust.
@@ -19,13 +20,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from cryptography import x509
-from cryptography.hazmat.primitives.asymmetric import ec
-
-from fnmesh.platform.mesh.identity.ca import IssuedCertificate
+from fnmesh.platform.mesh.identity.certificate import (
+    IssuedCertificate,
+    read_certificate,
+    request_public_key,
+)
 from fnmesh.platform.mesh.identity.clock import Clock, Sleep, system_clock, system_sleep
-from fnmesh.platform.mesh.identity.csr import make_csr, same_key
 from fnmesh.platform.mesh.identity.errors import IdentityError
+from fnmesh.platform.mesh.identity.libcrypto import new_key_and_csr
 from fnmesh.platform.mesh.identity.renewal import (
     DEFAULT_POLICY,
     RenewalPolicy,
@@ -54,25 +56,24 @@ class IdentityEndpoint(Protocol):
         ...
 
 
-def accept_certificate(
-    response: CertifyResponse, identity: str, key: ec.EllipticCurvePrivateKey
-) -> IssuedCertificate:
-    """Check the answer is a certificate for our key and identity; IdentityError if not."""
+def accept_certificate(response: CertifyResponse, identity: str, csr_pem: str) -> IssuedCertificate:
+    """Check the answer is a certificate for the CSR's key and our identity; IdentityError
+    if not."""
     try:
-        leaf = x509.load_pem_x509_certificate(response.certificate.encode("ascii"))
-        names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except (ValueError, UnicodeEncodeError, x509.ExtensionNotFound) as error:
+        leaf = read_certificate(response.certificate)
+        requested_key = request_public_key(csr_pem)
+    except (ValueError, UnicodeError) as error:
         raise IdentityError(f"the identity service sent an unusable certificate: {error}") from None
-    if not same_key(leaf, key):
+    if leaf.public_key != requested_key:
         raise IdentityError("the identity service sent a certificate for another key")
-    if names.get_values_for_type(x509.DNSName) != [identity]:
+    if list(leaf.dns_names) != [identity]:
         raise IdentityError(f"the identity service sent a certificate not for {identity!r}")
     return IssuedCertificate(
         identity=identity,
         certificate=response.certificate,
         chain=response.chain,
-        not_before=leaf.not_valid_before_utc,
-        not_after=leaf.not_valid_after_utc,
+        not_before=leaf.not_before,
+        not_after=leaf.not_after,
     )
 
 
@@ -154,13 +155,13 @@ class IdentityClient:
     async def renew(self) -> None:
         """Get a new certificate with a new key now, and load it into the contexts."""
         async with self._lock:
-            request = make_csr(self.identity)
+            key_pem, csr_pem = new_key_and_csr(self.identity)
             context, credential = self._proof()
             response = await self.endpoint.certify(
-                CertifyRequest(self.identity, request.csr_pem, credential), context
+                CertifyRequest(self.identity, csr_pem, credential), context
             )
-            issued = accept_certificate(response, self.identity, request.key)
-            credentials = TlsCredentials(issued.chain_pem, request.key_pem)
+            issued = accept_certificate(response, self.identity, csr_pem)
+            credentials = TlsCredentials(issued.chain_pem, key_pem)
             if self._server is None or self._client is None:
                 self._server = server_context(
                     self.trust_anchors_pem, credentials, scratch=self.scratch

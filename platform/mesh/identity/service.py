@@ -23,7 +23,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from fnmesh.platform.mesh.identity.ca import IssuedCertificate
+from fnmesh.platform.mesh.identity.certificate import IssuedCertificate
 from fnmesh.platform.mesh.identity.certify import Certifier
 from fnmesh.platform.mesh.identity.clock import Clock, Sleep, system_clock, system_sleep
 from fnmesh.platform.mesh.identity.csr import make_csr

@@ -23,9 +23,13 @@ class Timeout:
         self.inner = inner
         self.seconds = seconds
         self._message = f"the function did not answer within {seconds:g}s"
+        # looked up once: on Python 3.11 get_running_loop() costs a getpid() system call
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     async def __call__(self, request: Request, peer: Peer) -> Response:
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is None or not loop.is_running():
+            loop = self._loop = asyncio.get_running_loop()
         task = asyncio.current_task(loop)
         assert task is not None
         handle = loop.call_later(self.seconds, task.cancel, _EXPIRED)

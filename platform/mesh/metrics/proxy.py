@@ -11,8 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-from prometheus_client.registry import Collector
+from fnmesh.platform.mesh.metrics.exposition import Family, PrometheusCollector
 
 
 def _no_connections() -> int:
@@ -23,7 +22,7 @@ def _no_certificate() -> float | None:
     return None
 
 
-class ProxyMetrics(Collector):
+class ProxyMetrics(PrometheusCollector):
     def __init__(self, labels: Mapping[str, str]) -> None:
         self.const_names = tuple(labels)
         self.const_values = tuple(labels.values())
@@ -42,43 +41,41 @@ class ProxyMetrics(Collector):
     def authz_denied(self, client_id: str) -> None:
         self.authz_denials[client_id] = self.authz_denials.get(client_id, 0) + 1
 
-    def collect(self) -> Iterator[Metric]:
+    def families(self) -> Iterator[Family]:
         names, values = self.const_names, self.const_values
         tcp = (*names, "direction", "tls")
         inbound = (*values, "inbound", "true")
-        opened = CounterMetricFamily(
-            "tcp_open", "Total count of opened TCP connections.", labels=tcp
-        )
-        opened.add_metric(inbound, self.tcp_opened)
+        opened = Family("tcp_open", "counter", "Total count of opened TCP connections.")
+        opened.add(tcp, inbound, self.tcp_opened)
         yield opened
-        open_now = GaugeMetricFamily(
-            "tcp_open_connections", "Number of currently-open TCP connections.", labels=tcp
+        open_now = Family(
+            "tcp_open_connections", "gauge", "Number of currently-open TCP connections."
         )
-        open_now.add_metric(inbound, self.open_connections())
+        open_now.add(tcp, inbound, self.open_connections())
         yield open_now
-        failures = CounterMetricFamily(
+        failures = Family(
             "inbound_tls_handshake_failure",
+            "counter",
             "Total count of inbound connections refused at the TLS handshake.",
-            labels=(*names, "reason"),
         )
         for reason, count in sorted(self.handshake_failures.items()):
-            failures.add_metric((*values, reason), count)
+            failures.add((*names, "reason"), (*values, reason), count)
         yield failures
-        denied = CounterMetricFamily(
+        denied = Family(
             "inbound_http_authz_deny",
+            "counter",
             "Total count of inbound HTTP requests refused by authorization policy.",
-            labels=(*names, "client_id"),
         )
         for client_id, count in sorted(self.authz_denials.items()):
-            denied.add_metric((*values, client_id), count)
+            denied.add((*names, "client_id"), (*values, client_id), count)
         yield denied
         expiration = self.cert_expiration()
         if expiration is not None:
-            gauge = GaugeMetricFamily(
+            gauge = Family(
                 "identity_cert_expiration_timestamp_seconds",
+                "gauge",
                 "Time when this proxy's current mTLS identity certificate will expire,"
                 " in seconds since the Unix epoch.",
-                labels=names,
             )
-            gauge.add_metric(values, expiration)
+            gauge.add(names, values, expiration)
             yield gauge

@@ -16,8 +16,7 @@ from bisect import bisect_left
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
-from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily, Metric
-from prometheus_client.registry import Collector
+from fnmesh.platform.mesh.metrics.exposition import Family, PrometheusCollector
 
 LATENCY_BUCKETS_MS: tuple[float, ...] = (
     1, 2, 3, 4, 5, 10, 20, 30, 40, 50, 100, 200, 300, 400, 500,
@@ -70,8 +69,9 @@ class ResponseTotals:
 NO_RESPONSES = ResponseTotals(0, 0, 0, (0,) * len(BUCKET_NAMES))
 
 
-class ResponseMetrics(Collector):
-    """The request/response families of one direction; register it in a registry."""
+class ResponseMetrics(PrometheusCollector):
+    """The request/response families of one direction; register it in a registry (an
+    ``exposition.Registry`` or a ``prometheus_client`` one)."""
 
     def __init__(
         self,
@@ -123,33 +123,33 @@ class ResponseMetrics(Collector):
         for by_status in self._responses.values():
             yield from by_status.values()
 
-    def collect(self) -> Iterator[Metric]:
+    def families(self) -> Iterator[Family]:
         base = (*self.const_names, "direction", "tls", self.peer_label)
         fixed = (*self.const_values, self.direction, self.tls)
-        requests = CounterMetricFamily("request", "Total count of HTTP requests.", labels=base)
+        requests = Family("request", "counter", "Total count of HTTP requests.")
         for peer, count in sorted(self._requests.items()):
-            requests.add_metric((*fixed, peer), count)
-        responses = CounterMetricFamily(
-            "response",
-            "Total count of HTTP responses.",
-            labels=(*base, "status_code", "classification"),
-        )
-        latency = HistogramMetricFamily(
+            requests.add(base, (*fixed, peer), count)
+        responses = Family("response", "counter", "Total count of HTTP responses.")
+        latency = Family(
             "response_latency_ms",
+            "histogram",
             "Elapsed times between a request being received and its response being"
             " ready to send, in milliseconds.",
-            labels=(*base, "status_code"),
         )
+        with_status = (*base, "status_code")
+        with_class = (*with_status, "classification")
+        with_bound = (*with_status, "le")
         for counts in sorted(self._each(), key=lambda c: (c.peer, c.status)):
             status = str(counts.status)
             classification = "failure" if counts.failure else "success"
-            responses.add_metric((*fixed, counts.peer, status, classification), counts.count)
+            responses.add(with_class, (*fixed, counts.peer, status, classification), counts.count)
+            labels = (*fixed, counts.peer, status)
             cumulative = 0
-            buckets: list[tuple[str, float]] = []
             for name, value in zip(BUCKET_NAMES, counts.buckets, strict=True):
                 cumulative += value
-                buckets.append((name, cumulative))
-            latency.add_metric((*fixed, counts.peer, status), buckets, counts.sum_ms)
+                latency.add(with_bound, (*labels, name), cumulative, "_bucket")
+            latency.add(with_status, labels, counts.count, "_count")
+            latency.add(with_status, labels, counts.sum_ms, "_sum")
         yield requests
         yield responses
         yield latency

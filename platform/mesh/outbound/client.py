@@ -13,9 +13,8 @@ import time
 from collections.abc import Callable
 from ssl import SSLContext
 
-from prometheus_client import CollectorRegistry
-
 from fnmesh.platform.http import ConnectionPool, Request, Response
+from fnmesh.platform.mesh.metrics.exposition import MetricsRegistry
 from fnmesh.platform.mesh.outbound.layers import (
     Balance,
     Call,
@@ -72,7 +71,7 @@ class Outbound:
         self,
         *,
         tls: SSLContext | None,
-        registry: CollectorRegistry,
+        registry: MetricsRegistry,
         pool: ConnectionPool | None = None,
         clock: Clock = time.monotonic,
         roll: Callable[[], float] = random.random,

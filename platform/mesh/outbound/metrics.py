@@ -14,20 +14,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry
-from prometheus_client.core import Metric
-from prometheus_client.registry import Collector
-
+from fnmesh.platform.mesh.metrics.exposition import Family, MetricsRegistry, PrometheusCollector
 from fnmesh.platform.mesh.metrics.responses import ResponseMetrics
 
 DIRECTION = "outbound"
 PEER_LABEL = "server_id"
 
 
-class OutboundMetrics(Collector):
+class OutboundMetrics(PrometheusCollector):
     """Every destination's response metrics, collected as one set of families."""
 
-    def __init__(self, registry: CollectorRegistry, *, tls: bool) -> None:
+    def __init__(self, registry: MetricsRegistry, *, tls: bool) -> None:
         self.tls = tls
         self._destinations: dict[tuple[str, str, str], ResponseMetrics] = {}
         registry.register(self)
@@ -45,10 +42,10 @@ class OutboundMetrics(Collector):
             )
         return metrics
 
-    def collect(self) -> Iterator[Metric]:
-        merged: dict[str, Metric] = {}
+    def families(self) -> Iterator[Family]:
+        merged: dict[str, Family] = {}
         for metrics in list(self._destinations.values()):
-            for family in metrics.collect():
+            for family in metrics.families():
                 into = merged.get(family.name)
                 if into is None:
                     merged[family.name] = family

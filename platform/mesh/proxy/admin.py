@@ -10,20 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
-from prometheus_client.registry import CollectorRegistry
-
 from fnmesh.platform.http import Peer, Request, Response, json_error
+from fnmesh.platform.mesh.metrics.exposition import CONTENT_TYPE, Registry, render
 
 _TEXT = [(b"content-type", b"text/plain; charset=utf-8")]
-_METRICS = [(b"content-type", CONTENT_TYPE_LATEST.encode())]
+_METRICS = [(b"content-type", CONTENT_TYPE.encode())]
 
 Readiness = Callable[[], Awaitable[str | None]]
 """Returns why the proxy is not ready, or None when it is."""
 
 
 class AdminEndpoint:
-    def __init__(self, registry: CollectorRegistry, readiness: Readiness) -> None:
+    def __init__(self, registry: Registry, readiness: Readiness) -> None:
         self.registry = registry
         self.readiness = readiness
 
@@ -32,7 +30,7 @@ class AdminEndpoint:
         if request.method not in ("GET", "HEAD"):
             return json_error(405, "the admin endpoint answers GET only")
         if path == b"/metrics":
-            return Response(200, list(_METRICS), generate_latest(self.registry))
+            return Response(200, list(_METRICS), render(self.registry.families()))
         if path == b"/live":
             return Response(200, list(_TEXT), b"live\n")
         if path == b"/ready":

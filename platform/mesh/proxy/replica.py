@@ -15,9 +15,6 @@ import time
 from collections.abc import Callable
 from typing import Protocol
 
-from prometheus_client.process_collector import ProcessCollector
-from prometheus_client.registry import CollectorRegistry
-
 from fnmesh.platform.http import (
     ConnectionPool,
     HttpServer,
@@ -31,6 +28,8 @@ from fnmesh.platform.mesh.inbound.concurrency import ConcurrencyState
 from fnmesh.platform.mesh.inbound.drain import Drain
 from fnmesh.platform.mesh.inbound.forward import Forward
 from fnmesh.platform.mesh.inbound.tls import TlsListener, serve_mtls
+from fnmesh.platform.mesh.metrics.exposition import Registry
+from fnmesh.platform.mesh.metrics.process import ProcessMetrics
 from fnmesh.platform.mesh.metrics.proxy import ProxyMetrics
 from fnmesh.platform.mesh.metrics.responses import ResponseMetrics
 from fnmesh.platform.mesh.policy.watch import PolicyFile
@@ -68,8 +67,9 @@ class ReplicaProxy:
         *,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        loop = asyncio.get_running_loop()
-        clock = loop.time
+        # Latencies are measured on the monotonic clock, not the loop's: uvloop's loop.time()
+        # counts whole milliseconds, which would put every sub-millisecond request at 0 or 1.
+        clock = time.monotonic
         self.config = config
         self.identity = identity
         self.pool = ConnectionPool()
@@ -80,10 +80,10 @@ class ReplicaProxy:
         )
         self.metrics = ProxyMetrics(labels)
         self.metrics.cert_expiration = lambda: identity.expiration_timestamp
-        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry = Registry()
         self.registry.register(self.responses)
         self.registry.register(self.metrics)
-        ProcessCollector(registry=self.registry)
+        self.registry.register(ProcessMetrics())
         self.load = ConcurrencyIntegral(clock())
         limits = config.limits
         self.concurrency = ConcurrencyState(

@@ -20,11 +20,19 @@ A replica pod runs three containers:
 - ``fnmesh-proxy``: the replica proxy (``python -m fnmesh.platform.mesh.proxy``) taking
   inbound mTLS on 4143 and serving ``/ready``, ``/live`` and metrics on 4191; it gets its
   certificate from the identity endpoint with the projected token (audience
-  ``identity.fnmesh.dev``) and is configured by ``FNMESH_*`` environment variables.
+  ``identity.fnmesh.dev``), reports load to the autoscaler's stats listener (always mTLS,
+  so ``autoscaler_url`` is reached over https) and is configured by the ``FNMESH_PROXY_*``
+  variables of ``mesh.proxy.config``.
+
+Who may call a replica is the revision's visibility: a public one takes the platform's
+public callers (the gateway and the activator), a private one nobody from outside. The
+proxy reads that policy from a file; here it is the pod annotation ``fnmesh.dev/policy``
+projected as a file by the downward API, so the policy travels with the pod.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -68,6 +76,10 @@ RUNTIME_CONTAINER = "function"
 PROXY_CONTAINER = "fnmesh-proxy"
 FETCH_CONTAINER = "fetch"
 LINKERD_INJECT = "linkerd.io/inject"
+POLICY_ANNOTATION = "fnmesh.dev/policy"
+POLICY_DIR = "/var/run/fnmesh.dev/policy"
+POLICY_FILE = f"{POLICY_DIR}/policy.json"
+STATS_PATH = "/v1/stats"
 
 
 # -- a revision's replicas --------------------------------------------------------------
@@ -84,7 +96,9 @@ def make_deployment(
     """
     if replicas is not None and replicas < 0:
         raise ValueError(f"replicas must be 0 or more, not {replicas}")
-    annotations = {LINKERD_INJECT: "enabled"} if cfg.mesh == "linkerd" else {}
+    annotations = {POLICY_ANNOTATION: policy_document(revision)}
+    if cfg.mesh == "linkerd":
+        annotations[LINKERD_INJECT] = "enabled"
     pod_spec: dict[str, Any] = {
         "serviceAccountName": _account(revision),
         "automountServiceAccountToken": False,
@@ -104,6 +118,19 @@ def make_deployment(
             {"name": "function-tmp", "emptyDir": {}},
             {"name": "proxy-tmp", "emptyDir": {"medium": "Memory", "sizeLimit": "16Mi"}},
             {
+                "name": "policy",
+                "downwardAPI": {
+                    "items": [
+                        {
+                            "path": "policy.json",
+                            "fieldRef": {
+                                "fieldPath": f"metadata.annotations['{POLICY_ANNOTATION}']"
+                            },
+                        }
+                    ]
+                },
+            },
+            {
                 "name": "identity-token",
                 "projected": {
                     "sources": [
@@ -119,9 +146,10 @@ def make_deployment(
             },
         ],
     }
-    template_meta: dict[str, Any] = {"labels": revision_labels(revision)}
-    if annotations:
-        template_meta["annotations"] = annotations
+    template_meta: dict[str, Any] = {
+        "labels": revision_labels(revision),
+        "annotations": annotations,
+    }
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -136,6 +164,16 @@ def make_deployment(
 
 def _account(revision: Revision) -> str:
     return revision.spec.service_account or revision.spec.function
+
+
+def policy_document(revision: Revision) -> str:
+    """The replica proxy's authorization policy for ``revision`` (``mesh.policy``'s JSON)."""
+    return json.dumps({"public": revision.spec.visibility == "public", "allow": []})
+
+
+def stats_url(cfg: ClusterConfig) -> str:
+    """Where replica proxies report: the autoscaler's stats listener, over mTLS."""
+    return "https://" + cfg.autoscaler_url.split("://", 1)[-1] + STATS_PATH
 
 
 def _security_context() -> dict[str, Any]:
@@ -220,25 +258,29 @@ def _runtime_container(revision: Revision, cfg: ClusterConfig) -> dict[str, Any]
 
 def _proxy_container(revision: Revision, cfg: ClusterConfig) -> dict[str, Any]:
     spec = revision.spec
+    timeout = f"{spec.timeout:g}"
     env = {
         "FNMESH_PROXY_INBOUND_PORT": str(INBOUND_PORT),
+        "FNMESH_PROXY_ADMIN_HOST": "0.0.0.0",  # the kubelet probes the pod's address
         "FNMESH_PROXY_ADMIN_PORT": str(ADMIN_PORT),
         "FNMESH_PROXY_UPSTREAM": f"127.0.0.1:{RUNTIME_PORT}",
         "FNMESH_PROXY_INBOUND_TLS": "true" if cfg.inbound_tls else "false",
-        "FNMESH_FUNCTION": spec.function,
-        "FNMESH_REVISION": revision.name,
-        "FNMESH_NAMESPACE": revision.namespace,
-        "FNMESH_CONCURRENCY": str(spec.concurrency),
-        "FNMESH_TIMEOUT": f"{spec.timeout:g}",
-        "FNMESH_VISIBILITY": spec.visibility,
-        "FNMESH_IDENTITY": cfg.identity(_account(revision), revision.namespace),
-        "FNMESH_IDENTITY_URL": cfg.identity_url,
-        "FNMESH_IDENTITY_TOKEN_FILE": TOKEN_FILE,
-        "FNMESH_AUTOSCALER_URL": cfg.autoscaler_url,
+        "FNMESH_PROXY_NAMESPACE": revision.namespace,
+        "FNMESH_PROXY_FUNCTION": spec.function,
+        "FNMESH_PROXY_REVISION": revision.name,
+        "FNMESH_PROXY_CONCURRENCY": str(spec.concurrency),
+        "FNMESH_PROXY_REQUEST_TIMEOUT": timeout,
+        "FNMESH_PROXY_DRAIN_TIMEOUT": timeout,
+        "FNMESH_PROXY_IDENTITY": cfg.identity(_account(revision), revision.namespace),
+        "FNMESH_PROXY_IDENTITY_URL": cfg.identity_url,
+        "FNMESH_PROXY_TRUST_DOMAIN": cfg.trust_domain,
+        "FNMESH_PROXY_BOOTSTRAP_TOKEN_FILE": TOKEN_FILE,
+        "FNMESH_PROXY_STATS_URL": stats_url(cfg),
+        "FNMESH_PROXY_POLICY_FILE": POLICY_FILE,
         "PYTHONDONTWRITEBYTECODE": "1",
     }
     if cfg.trust_anchors:
-        env["FNMESH_TRUST_ANCHORS"] = cfg.trust_anchors
+        env["FNMESH_PROXY_TRUST_ANCHORS"] = cfg.trust_anchors
     return {
         "name": PROXY_CONTAINER,
         "image": cfg.proxy_image,
@@ -248,11 +290,7 @@ def _proxy_container(revision: Revision, cfg: ClusterConfig) -> dict[str, Any]:
             {"name": "http", "containerPort": INBOUND_PORT, "protocol": "TCP"},
             {"name": "admin", "containerPort": ADMIN_PORT, "protocol": "TCP"},
         ],
-        "env": [
-            *_env(env),
-            _field_env("FNMESH_POD_NAME", "metadata.name"),
-            _field_env("FNMESH_POD_IP", "status.podIP"),
-        ],
+        "env": [*_env(env), _field_env("FNMESH_PROXY_REPLICA", "metadata.name")],
         "readinessProbe": {
             "httpGet": {"path": "/ready", "port": ADMIN_PORT},
             "periodSeconds": 1,
@@ -269,6 +307,7 @@ def _proxy_container(revision: Revision, cfg: ClusterConfig) -> dict[str, Any]:
         "securityContext": _security_context(),
         "volumeMounts": [
             {"name": "identity-token", "mountPath": TOKEN_DIR, "readOnly": True},
+            {"name": "policy", "mountPath": POLICY_DIR, "readOnly": True},
             {"name": "proxy-tmp", "mountPath": "/tmp"},
         ],
     }

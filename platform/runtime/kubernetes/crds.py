@@ -1,4 +1,4 @@
-"""The CustomResourceDefinitions of ``functions.fnmesh.dev`` and ``revisions.fnmesh.dev``.
+"""The CustomResourceDefinitions of ``functions``, ``revisions`` and ``tokens.fnmesh.dev``.
 
 The spec schemas come from the model's own validation schema (``schema.openapi``), so the
 cluster accepts exactly what the embedded platform accepts. The chart ships the result;
@@ -213,10 +213,7 @@ def revision_crd() -> dict[str, Any]:
 
 
 def token_crd() -> dict[str, Any]:
-    """The Token CRD: an API token's SHA-256 and role, kept by the Kubernetes store.
-
-    Not yet among ``crds()``: the chart ships it once the API runs on that store.
-    """
+    """The Token CRD: an API token's SHA-256 and role, kept by the Kubernetes store."""
     spec = {
         "type": "object",
         "description": "a token of the platform's API; the secret itself is never stored",
@@ -243,7 +240,7 @@ def token_crd() -> dict[str, Any]:
 
 
 def crds() -> list[dict[str, Any]]:
-    return [function_crd(), revision_crd()]
+    return [function_crd(), revision_crd(), token_crd()]
 
 
 def render() -> str:

@@ -25,7 +25,16 @@ class KubernetesScaler:
     def __init__(self, client: KubeClient) -> None:
         self.client = client
 
-    async def scale(self, revision: Revision, replicas: int) -> None:
+    async def scale(
+        self,
+        revision: Revision,
+        replicas: int,
+        *,
+        panic: bool | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Set the Deployment's replicas. ``panic`` and ``reason`` (the decision's details,
+        which the embedded runtime shows in the revision's status) are not recorded here."""
         if replicas < 0:
             raise ValueError(f"replicas must be 0 or more, not {replicas}")
         await asyncio.to_thread(self._scale, revision.namespace, revision.name, replicas)

@@ -14,3 +14,4 @@ class RuntimeConfig:
     max_replicas: int = 20
     log_max_bytes: int = 10 * 1024 * 1024
     warm_pool_size: int = 2  # runtimes kept started for cold starts; 0 turns the pool off
+    warm_pool_refill_delay: float = 0.5  # seconds after a cold start before refilling

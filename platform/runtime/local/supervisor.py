@@ -4,7 +4,14 @@ One ``RevisionSet`` per revision owns a reconcile task: it starts missing replic
 surplus ones (taking them out of the routing table first, then draining them), and
 restarts crashed replicas after a backoff. After every change it writes the revision's
 status -- replicas, their addresses and readiness, and the Ready condition -- to the
-store, which is how the gateway and the controller learn about it.
+store, which is how the gateway and the controller learn about it. The status also
+carries what the autoscaler last said about the revision (panic, and the reason of its
+decision), handed over with the replica count, so that it has a single writer.
+
+A cold start hands the warm processes their work first and writes the status while they
+load the function; the status write wakes the store's watchers (routes, controller) in
+this process, and doing that beside the replica's start rather than before it keeps
+their work off the cold path.
 """
 
 from __future__ import annotations
@@ -18,11 +25,14 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+from prometheus_client import CollectorRegistry
+
 from fnmesh.platform.model import Condition, ReplicaStatus, Revision, RevisionStatus
 from fnmesh.platform.model.resources import set_condition
 from fnmesh.platform.runtime.local.backoff import Backoff
 from fnmesh.platform.runtime.local.logbook import LogBook
 from fnmesh.platform.runtime.local.mesh import MeshSettings
+from fnmesh.platform.runtime.local.metrics import RuntimeMetrics
 from fnmesh.platform.runtime.local.pool import PROXY_POOL, RUNTIME_POOL, WarmPool
 from fnmesh.platform.runtime.local.replica import LaunchSpec, Replica, ReplicaFailed
 from fnmesh.platform.runtime.local.settings import RuntimeConfig
@@ -45,6 +55,9 @@ class RevisionSet:
         self.failure: str | None = None
         self.restart_at = 0.0
         self.last_cold_start: float | None = None
+        self.panic: bool | None = None
+        self.reason: str | None = None
+        self.busy = False  # the loop is starting or stopping replicas
         self._wake = asyncio.Event()
         self._task = asyncio.create_task(self._run(), name=f"revision {revision.name}")
         self._children: set[asyncio.Task[None]] = set()
@@ -71,11 +84,21 @@ class RevisionSet:
     async def _run(self) -> None:
         while True:
             self._wake.clear()
-            await self._reconcile()
-            delay = max(0.0, self.restart_at - time.monotonic())
-            wanted = self.desired > len(self.replicas)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay if wanted and delay else None)
+            self.busy = True
+            try:
+                await self._reconcile()
+            finally:
+                self.busy = False
+            self.runtime.publish(self)  # a no-op when nothing changed
+            if self.desired <= len(self.replicas):
+                await self._wake.wait()
+                continue
+            # Replicas are missing: wait out the restart backoff, which may have ended
+            # meanwhile (timers can also fire a little early: then this comes round again).
+            delay = self.restart_at - time.monotonic()
+            if delay > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), delay)
 
     async def _reconcile(self) -> None:
         surplus = len(self.replicas) - self.desired
@@ -94,13 +117,13 @@ class RevisionSet:
             socket_dir=self.runtime.mesh.socket_dir if self.runtime.mesh else None,
         )
         self.replicas.append(replica)
-        self.runtime.publish(self)
         try:
             await replica.start(
                 self.runtime.config.ready_timeout,
                 self.runtime.pool,
                 mesh=self.runtime.mesh,
                 proxy_pool=self.runtime.proxy_pool,
+                launched=lambda: self.runtime.publish(self),
             )
         except (ReplicaFailed, OSError) as error:
             self.replicas.remove(replica)
@@ -108,6 +131,8 @@ class RevisionSet:
             return
         self.failure = None
         self.last_cold_start = replica.cold_start
+        if replica.cold_start is not None:
+            self.runtime.metrics.cold_start(self.revision, replica.cold_start)
         log.info(
             "replica %s ready at %s in %.0f ms%s",
             replica.name,
@@ -188,6 +213,8 @@ class RevisionSet:
             replicas=replicas,
             conditions=conditions,
             last_cold_start_seconds=self.last_cold_start,
+            panic=self.panic,
+            scaling_reason=self.reason,
         )
 
 
@@ -203,6 +230,7 @@ class LocalRuntime:
         *,
         host: str = "127.0.0.1",
         mesh: MeshSettings | None = None,
+        registry: CollectorRegistry | None = None,
     ) -> None:
         self.config = config
         self.mesh = mesh
@@ -212,14 +240,29 @@ class LocalRuntime:
         self.host = host
         self.backoff = Backoff(config.restart_backoff_min, config.restart_backoff_max)
         self.sets: dict[tuple[str, str], RevisionSet] = {}
-        self.pool = WarmPool(config.warm_pool_size, RUNTIME_POOL)
-        self.proxy_pool = WarmPool(config.warm_pool_size if mesh else 0, PROXY_POOL)
+        delay = config.warm_pool_refill_delay
+        self.pool = WarmPool(config.warm_pool_size, RUNTIME_POOL, refill_delay=delay)
+        self.proxy_pool = WarmPool(
+            config.warm_pool_size if mesh else 0, PROXY_POOL, refill_delay=delay
+        )
+        self.metrics = RuntimeMetrics(registry if registry is not None else CollectorRegistry())
 
     def start(self) -> None:
         self.pool.start()
         self.proxy_pool.start()
 
-    async def scale(self, revision: Revision, replicas: int) -> None:
+    async def scale(
+        self,
+        revision: Revision,
+        replicas: int,
+        *,
+        panic: bool | None = None,
+        reason: str | None = None,
+    ) -> None:
+        """Keep ``replicas`` of ``revision`` running. ``panic`` and ``reason`` are the
+        autoscaler's last decision, shown in the revision's status (None: not autoscaled).
+        A new count is published by the revision's loop as it acts on it (after handing a
+        cold start its work), or here when that loop is busy with an earlier change."""
         replicas = max(0, min(replicas, self.config.max_replicas))
         key = (revision.namespace, revision.name)
         current = self.sets.get(key)
@@ -227,8 +270,15 @@ class LocalRuntime:
             if replicas == 0:
                 return
             current = self.sets[key] = RevisionSet(self, revision)
-        current.set_desired(replicas)
-        self.publish(current)
+        self.metrics.scaled(revision, current.desired, replicas)
+        noted = (current.panic, current.reason) != (panic, reason)
+        current.panic, current.reason = panic, reason
+        if replicas != current.desired:
+            current.set_desired(replicas)
+            if current.busy:
+                self.publish(current)
+        elif noted:
+            self.publish(current)
 
     def ready_count(self, namespace: str, revision: str) -> int:
         current = self.sets.get((namespace, revision))
@@ -238,6 +288,7 @@ class LocalRuntime:
         current = self.sets.pop((namespace, revision), None)
         if current is not None:
             await current.close()
+            self.metrics.forget(current.revision)
 
     async def close(self) -> None:
         sets, self.sets = list(self.sets.values()), {}

@@ -1,0 +1,102 @@
+"""The activator on a cluster: ``python -m fnmesh.platform.cluster.activator``.
+
+It follows the routes like the gateway (to know when a revision has ready replicas),
+grants the gateway admission over mTLS (``AdmissionHandler``, gateway's identity only)
+and sends the demand it sees to the autoscaler (``RemoteDemand``).
+
+Start: configuration, the store, the certificate, the routes (first sync), the listener.
+Stop (SIGTERM): the listener stops, leases end, then demand, routes, certificate, store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sys
+
+from fnmesh.activator import Activator, ActivatorConfig
+from fnmesh.platform.cluster.admission import AdmissionHandler
+from fnmesh.platform.cluster.certificates import ComponentIdentity
+from fnmesh.platform.cluster.demand import RemoteDemand
+from fnmesh.platform.cluster.endpoints import RouteSource
+from fnmesh.platform.cluster.gateway import synced
+from fnmesh.platform.cluster.process import EXIT_START, listen, refuse, run
+from fnmesh.platform.cluster.settings import ACTIVATOR_PORT, ClusterSettings
+from fnmesh.platform.cluster.stores import ClusterStore
+from fnmesh.platform.gateway.table import RouteTable
+from fnmesh.platform.http import serve as serve_http
+from fnmesh.platform.mesh.identity import IdentityRefused, component_identity
+from fnmesh.platform.model.errors import ValidationError
+from fnmesh.platform.store import StoreError
+from fnmesh.platform.store.kubernetes import KubeClient
+
+log = logging.getLogger("fnmesh.cluster.activator")
+DRAIN_TIMEOUT = 10.0
+
+
+async def serve(settings: ClusterSettings, stop: asyncio.Event) -> int:
+    try:
+        client = KubeClient.from_environment(timeout=settings.request_timeout)
+    except StoreError as error:
+        return refuse("activator", error, EXIT_START)
+    store = ClusterStore(
+        client,
+        split_api_version=settings.split_api_version,
+        platform_namespace=settings.platform_namespace,
+        namespaces=settings.watch_namespaces,
+    )
+    me = ComponentIdentity("activator", settings)
+    routes = RouteTable(RouteSource(store))
+    try:
+        if not await me.obtain(stop):
+            return 0
+        domain = settings.trust_domain
+        demand = RemoteDemand(
+            settings.addresses.autoscaler_url,
+            tls=me.client.client_context(),
+            server_identity=component_identity("autoscaler", domain),
+        )
+        activator = Activator(routes, demand, ActivatorConfig())
+        routes.listen(activator.refresh)
+        handler = AdmissionHandler(activator, frozenset({component_identity("gateway", domain)}))
+        routes.start()
+        if not await synced(routes, stop):
+            if stop.is_set():
+                return 0
+            return refuse("activator", "the routes could not be read from the cluster", EXIT_START)
+        try:
+            sock = listen(settings.listen_host, settings.listen_port)
+        except OSError as error:
+            return refuse("activator", error, EXIT_START)
+        server = await serve_http(
+            handler, settings.listen_host, 0, ssl=me.client.server_context(), sock=sock
+        )
+        demand.start()
+        activator.start()
+        handler.start()
+        log.info("activator on %s:%d (mTLS)", settings.listen_host, settings.listen_port)
+        await stop.wait()
+        await server.close(DRAIN_TIMEOUT)
+        await handler.close()
+        await activator.close()
+        await demand.close()
+        return 0
+    except IdentityRefused as error:
+        return refuse("activator", f"the identity endpoint refused: {error}", EXIT_START)
+    finally:
+        await routes.close()
+        await me.close()
+        store.close()
+
+
+def main() -> int:
+    try:
+        settings = ClusterSettings.from_env(os.environ, port=ACTIVATOR_PORT)
+    except ValidationError as error:
+        return refuse("activator", error)
+    return run(lambda stop: serve(settings, stop))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

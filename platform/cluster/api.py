@@ -1,0 +1,229 @@
+"""The API process on a cluster: ``python -m fnmesh.platform.cluster.api``.
+
+One port (``FNMESH_LISTEN_PORT``) serves the REST API (``platform.api``, unchanged) and
+the artifact service (``/artifacts/...``, ``/environments/...``, for the replicas' init
+containers); the identity endpoint has its own HTTPS port (``FNMESH_IDENTITY_PORT``).
+Resources live in the cluster (``ClusterStore``); builds, artifacts and environments on
+the API's volume (``FNMESH_DATA_DIR``). The admin token is the chart's Secret
+(``FNMESH_API_TOKEN``), kept as a Token object. No controller runs here: on a cluster
+the operator stamps revisions and writes status.
+
+Start, in order: store and token, builder, the identity endpoint, the HTTP listener.
+Stop, in reverse: the listener stops accepting and finishes requests, then the identity
+endpoint, then the store's client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import hashlib
+import logging
+import os
+import shutil
+import socket
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from fnmesh.platform.api import ApiDeps, build_app
+from fnmesh.platform.api.auth import SYSTEM_NAMESPACE, Tokens
+from fnmesh.platform.build import Builder, BuildLimits
+from fnmesh.platform.cluster.artifacts import ArtifactService
+from fnmesh.platform.cluster.identity import ClusterVerifier, load_authority
+from fnmesh.platform.cluster.pod_logs import PodLogs
+from fnmesh.platform.cluster.process import EXIT_START, listen, refuse, run
+from fnmesh.platform.cluster.settings import ApiSettings
+from fnmesh.platform.cluster.stores import ClusterStore
+from fnmesh.platform.deploy import DeployService
+from fnmesh.platform.mesh.identity import AuthorityError, Certifier
+from fnmesh.platform.mesh.identity.service import IdentityService
+from fnmesh.platform.mesh.identity.tokenreview import KubernetesTokenReviews
+from fnmesh.platform.model.errors import ValidationError
+from fnmesh.platform.store import NotFound, Store, StoreError
+from fnmesh.platform.store.kubernetes import KubeClient
+
+log = logging.getLogger("fnmesh.cluster.api")
+ADMIN_TOKEN = "admin"
+ARTIFACT_PREFIXES = ("/artifacts/", "/environments/")
+
+
+def adopt_token(store: Store, name: str, secret: str, role: str = "admin") -> None:
+    """Make ``secret`` a valid API token named ``name`` (only its SHA-256 is kept)."""
+    digest = hashlib.sha256(secret.encode()).hexdigest()
+    body: dict[str, Any] = {
+        "apiVersion": "fnmesh.dev/v1alpha1",
+        "kind": "Token",
+        "metadata": {"name": name, "namespace": SYSTEM_NAMESPACE},
+        "spec": {"sha256": digest, "role": role},
+    }
+    try:
+        current = store.get("Token", SYSTEM_NAMESPACE, name)
+    except NotFound:
+        store.create(body)
+        return
+    if current.get("spec") != body["spec"]:
+        body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+        store.update(body)
+
+
+class PathDispatch:
+    """ASGI: requests under a prefix go to its app, everything else to ``default``."""
+
+    def __init__(self, routes: Sequence[tuple[str, ASGIApp]], default: ASGIApp) -> None:
+        self.routes = list(routes)
+        self.default = default
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for prefix, app in self.routes:
+                if scope["path"].startswith(prefix):
+                    await app(scope, receive, send)
+                    return
+        await self.default(scope, receive, send)
+
+
+class ClusterApi:
+    """The API on a cluster's store; with ``identity`` and ``artifacts`` in the cluster."""
+
+    def __init__(
+        self,
+        settings: ApiSettings,
+        client: KubeClient,
+        *,
+        identity: bool = True,
+        artifacts: bool = True,
+        limits: BuildLimits | None = None,
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.with_identity = identity
+        self.with_artifacts = artifacts
+        self.limits = limits or BuildLimits()
+        cluster = settings.cluster
+        self.store = ClusterStore(
+            client,
+            split_api_version=cluster.split_api_version,
+            platform_namespace=cluster.platform_namespace,
+            namespaces=cluster.watch_namespaces,
+        )
+        self.builder = Builder(settings.data_dir / "build", limits=self.limits)
+        self.identity: IdentityService | None = None
+        self._private: Path | None = None
+        self._server: uvicorn.Server | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    def app(self) -> ASGIApp:
+        """The ASGI app of the HTTP port: the API, and the artifact service when enabled."""
+        data = self.settings.data_dir
+        deps = ApiDeps(
+            store=self.store,
+            tokens=Tokens(self.store),
+            deploy=DeployService(self.store, self.builder, self.limits),
+            builder=self.builder,
+            logbook=PodLogs(self.client),
+            max_bundle_bytes=self.limits.max_bundle_bytes,
+        )
+        api = build_app(deps)
+        if not self.with_artifacts:
+            return api
+        service = ArtifactService(
+            store=self.store,
+            reviews=KubernetesTokenReviews(self.client.api),
+            artifact_dir=self.builder.artifact_dir,
+            environment_dir=self.builder.envs.path,
+            cache=data / "artifact-tars",
+            audience=self.settings.audience,
+        )
+        served = service.app()
+        return PathDispatch([(prefix, served) for prefix in ARTIFACT_PREFIXES], api)
+
+    async def start(self, sock: socket.socket) -> None:
+        if self.settings.api_token:
+            await asyncio.to_thread(adopt_token, self.store, ADMIN_TOKEN, self.settings.api_token)
+        app = self.app()
+        if self.with_identity:
+            await self._start_identity()
+        self._server = uvicorn.Server(
+            uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+        )
+        self._server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
+        while not self._server.started:
+            if self._task.done():
+                self._task.result()
+            await asyncio.sleep(0.01)
+
+    async def _start_identity(self) -> None:
+        cluster = self.settings.cluster
+        self._private = Path(tempfile.mkdtemp(prefix="fnmesh-identity-"))
+        authority = load_authority(
+            self.settings.ca_dir,
+            self._private / "ca",
+            trust_domain=cluster.trust_domain,
+            now=datetime.datetime.now(datetime.UTC),
+        )
+        verifier = ClusterVerifier(
+            KubernetesTokenReviews(self.client.api),
+            accounts=self.settings.accounts.by_component(),
+            platform_namespace=cluster.platform_namespace,
+            trust_domain=cluster.trust_domain,
+            audience=self.settings.audience,
+        )
+        scratch = self._private / "scratch"
+        scratch.mkdir(mode=0o700)
+        self.identity = IdentityService(Certifier(authority, verifier), scratch=scratch)
+        await self.identity.start(cluster.listen_host, self.settings.identity_port)
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        if self._server is not None and self._task is not None:
+            self._server.should_exit = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._task, timeout)
+        if self.identity is not None:
+            await self.identity.close()
+        if self._private is not None:
+            shutil.rmtree(self._private, ignore_errors=True)
+        self.store.close()
+
+
+async def serve(settings: ApiSettings, stop: asyncio.Event) -> int:
+    try:
+        client = KubeClient.from_environment(timeout=settings.cluster.request_timeout)
+    except StoreError as error:
+        return refuse("api", error, EXIT_START)
+    api = ClusterApi(settings, client)
+    try:
+        sock = listen(settings.cluster.listen_host, settings.cluster.listen_port)
+        await api.start(sock)
+    except (OSError, AuthorityError, StoreError) as error:
+        await api.stop()
+        return refuse("api", error, EXIT_START)
+    log.info(
+        "API on %s:%d, identity endpoint on %s:%d, store: the cluster",
+        settings.cluster.listen_host,
+        settings.cluster.listen_port,
+        settings.cluster.listen_host,
+        settings.identity_port,
+    )
+    await stop.wait()
+    await api.stop()
+    return 0
+
+
+def main() -> int:
+    try:
+        settings = ApiSettings.from_env(os.environ)
+    except ValidationError as error:
+        return refuse("api", error)
+    return run(lambda stop: serve(settings, stop))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

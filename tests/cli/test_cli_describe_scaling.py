@@ -1,0 +1,69 @@
+"""``fn describe`` shows how each revision is scaled, from the runtime's Revision status."""
+
+import pytest
+from cli_fake_api import FakeApi, function, revision
+from cli_support import Fn
+
+from fnmesh.platform.cli.commands.describe import duration
+from fnmesh.platform.cli.views import scaling
+
+
+def scaling_rows(out: str) -> list[list[str]]:
+    section = out.split("Scaling:\n")[1].split("\n\n")[0].splitlines()
+    assert section[0].split() == [
+        "REVISION",
+        "DESIRED",
+        "READY",
+        "PANIC",
+        "REASON",
+        "LAST",
+        "COLD",
+        "START",
+    ]
+    return [line.split() for line in section[1:]]
+
+
+def test_describe_shows_desired_ready_panic_reason_and_last_cold_start(
+    fn: Fn, fake: FakeApi, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.add(function(created="hello-00002", ready_revision="hello-00002"))
+    busy = revision("hello-00002", ready=3, desired=5)
+    busy["status"].update(panic=True, scalingReason="panic", lastColdStartSeconds=0.0421)
+    fake.add(busy)
+    idle = revision("hello-00001", ready=0, desired=0)
+    idle["status"].update(panic=False, scalingReason="at-zero", lastColdStartSeconds=1.5)
+    fake.add(idle)
+    assert fn("describe", "hello") == 0
+    assert scaling_rows(capsys.readouterr().out) == [
+        ["hello-00002", "5", "3", "yes", "panic", "42ms"],
+        ["hello-00001", "0", "0", "no", "at-zero", "1.50s"],
+    ]
+
+
+def test_a_revision_the_autoscaler_has_not_decided_on_shows_dashes(
+    fn: Fn, fake: FakeApi, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.add(function(created="hello-00001", ready_revision=None))
+    fake.add(revision("hello-00001", ready=0, desired=0))
+    assert fn("describe", "hello") == 0
+    assert scaling_rows(capsys.readouterr().out) == [["hello-00001", "0", "0", "-", "-", "-"]]
+
+
+def test_the_scaling_view_tolerates_a_missing_or_odd_status() -> None:
+    assert scaling({}) == {
+        "desired": 0,
+        "ready": 0,
+        "panic": None,
+        "reason": None,
+        "lastColdStart": None,
+    }
+    odd = {"status": {"panic": "yes", "lastColdStartSeconds": "soon", "desiredReplicas": 2}}
+    assert scaling(odd)["panic"] is None and scaling(odd)["lastColdStart"] is None
+    assert scaling(odd)["desired"] == 2
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"), [(None, None), (0.0004, "0ms"), (0.25, "250ms"), (2.0, "2.00s")]
+)
+def test_durations(seconds: float | None, shown: str | None) -> None:
+    assert duration(seconds) == shown
