@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from fnmesh.platform.build import Builder, BuildLimits, BuildResult, check_bundle, read_member
-from fnmesh.platform.model import Artifact, Function, Manifest, parse_manifest
+from fnmesh.platform.model import Artifact, Function, FunctionSpec, Manifest, parse_manifest
 from fnmesh.platform.model.errors import FieldError, ValidationError
 from fnmesh.platform.model.manifest import MANIFEST_FILE
 from fnmesh.platform.store import Conflict, NotFound, Store
@@ -94,7 +94,9 @@ class DeployService:
                     continue
                 return DeployResult(body, int(body["metadata"]["generation"]), built)
             try:
-                body = self.store.update(replace(current, spec=spec).to_dict())
+                body = self.store.update(
+                    replace(current, spec=_keep_traffic(spec, current)).to_dict()
+                )
             except Conflict:
                 continue
             return DeployResult(body, int(body["metadata"]["generation"]), built)
@@ -102,3 +104,11 @@ class DeployService:
             f"function {manifest.namespace}/{manifest.name} kept changing during "
             "the deploy: try again"
         )
+
+
+def _keep_traffic(spec: FunctionSpec, current: Function) -> FunctionSpec:
+    """Weights and tags set by hand (``fn traffic``, previews) outlive a deploy whose
+    ``fn.yaml`` says nothing about traffic; one that declares traffic replaces them."""
+    if spec.traffic or not current.spec.traffic:
+        return spec
+    return replace(spec, traffic=list(current.spec.traffic))
