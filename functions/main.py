@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import os
 import signal
+import socket
 import sys
 import traceback
 from collections.abc import Sequence
@@ -42,6 +43,7 @@ class Options:
     ready_fd: int | None = None
     concurrency: int = 0
     drain_timeout: float = 30.0
+    listen_fd: int | None = None  # a listening socket handed over (a Unix socket)
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -109,13 +111,19 @@ async def _serve(app: App, options: Options) -> int:
         print("fnmesh: the function's init hook failed", file=sys.stderr)
         return EXIT_INIT
     try:
-        server = await serve(app.handle, options.host, options.port)
+        if options.listen_fd is not None:
+            sock = socket.socket(fileno=options.listen_fd)
+            sock.setblocking(False)
+            server = await serve(app.handle, "", 0, sock=sock)
+        else:
+            server = await serve(app.handle, options.host, options.port)
     except OSError as error:
         print(f"fnmesh: cannot listen on {options.host}:{options.port}: {error}", file=sys.stderr)
         return EXIT_BIND
     if app.asgi is not None:
-        app.asgi.server = (server.host, server.port)
-    print(f"fnmesh: serving {options.handler} on http://{server.host}:{server.port}", flush=True)
+        app.asgi.server = (server.host or "localhost", server.port)
+    where = f"http://{server.host}:{server.port}" if server.port else f"unix:{server.host}"
+    print(f"fnmesh: serving {options.handler} on {where}", flush=True)
     if options.ready_fd is not None:
         _announce(options.ready_fd, server.port)
     await stop.wait()

@@ -20,3 +20,4 @@ class UpOptions:
     host: str | None = None
     example: str | None = None
     backend: Backend = "embedded"  # kubernetes: the API here, resources in the kubeconfig's cluster
+    unsafe_no_sandbox: bool = False  # run replicas unconfined (hosts without namespaces)

@@ -42,6 +42,9 @@ from fnmesh.platform.gateway.table import RouteTable
 from fnmesh.platform.model import Function
 from fnmesh.platform.model.resources import condition
 from fnmesh.platform.runtime.local import LocalRuntime, LogBook
+from fnmesh.platform.runtime.local.sandboxing import RUNTIME_PACKAGES, Sandboxing
+from fnmesh.platform.sandbox.host import read_host, unavailable
+from fnmesh.platform.sandbox.uids import UidBook
 from fnmesh.platform.store import SqliteStore
 from fnmesh.platform.telemetry.hub import TelemetryHub
 
@@ -91,6 +94,10 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+class SandboxUnavailable(Exception):
+    """Replicas cannot be sandboxed here and running them unconfined was not asked for."""
+
+
 class EmbeddedPlatform:
     def __init__(self, config: PlatformConfig) -> None:
         self.config = config
@@ -101,6 +108,7 @@ class EmbeddedPlatform:
         cfg = self.config
         cfg.home.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._lock = lock_home(cfg.home)
+        sandboxing = self._sandboxing()
         self.store = SqliteStore(cfg.state_db)
         self._forget_replicas()
         limits = BuildLimits(
@@ -125,6 +133,7 @@ class EmbeddedPlatform:
             host=cfg.listen.host,
             mesh=mesh_settings,
             registry=self.metrics,
+            sandboxing=sandboxing,
         )
         gateway_sock = listen(cfg.listen.host, cfg.listen.gateway_port)
         api_sock = listen(cfg.listen.host, cfg.listen.api_port)
@@ -199,6 +208,22 @@ class EmbeddedPlatform:
             if status.get("replicas") or status.get("readyReplicas"):
                 status.update(replicas=[], readyReplicas=0)
                 self.store.update_status(item)
+
+    def _sandboxing(self) -> Sandboxing | None:
+        """How replicas are contained; refuses to go on unconfined unless told to."""
+        cfg = self.config
+        if not cfg.runtime.sandbox:
+            log.warning("replicas run UNSANDBOXED: function code can read the platform's keys")
+            return None
+        reason = unavailable()
+        if reason is not None:
+            raise SandboxUnavailable(
+                f"replicas cannot be sandboxed on this host: {reason}; start with "
+                "--unsafe-no-sandbox (or runtime.sandbox: false) to run them unconfined"
+            )
+        host = read_host(cfg.home, RUNTIME_PACKAGES)
+        uids = UidBook(cfg.home / "sandbox" / "uids.json")
+        return Sandboxing(host, uids, scratch_bytes=cfg.runtime.scratch_bytes)
 
     def _admin_token(self) -> str:
         context = self.config.context_file
@@ -280,6 +305,8 @@ async def _serve(options: UpOptions) -> int:
         overrides["listen.gateway_port"] = options.gateway_port
     if options.host is not None:
         overrides["listen.host"] = options.host
+    if options.unsafe_no_sandbox:
+        overrides["runtime.sandbox"] = False
     try:
         config = load(options.home, overrides=overrides, env=os.environ)
     except ConfigError as error:
@@ -288,7 +315,7 @@ async def _serve(options: UpOptions) -> int:
     platform = EmbeddedPlatform(config)
     try:
         await platform.start()
-    except (HomeLocked, OSError) as error:
+    except (HomeLocked, SandboxUnavailable, OSError) as error:
         print(f"fn up: {error}", file=sys.stderr)
         return 1
     stop = asyncio.Event()
@@ -303,6 +330,15 @@ async def _serve(options: UpOptions) -> int:
         flush=True,
     )
     print(f"  context  {config.context_file}", flush=True)
+    if config.runtime.sandbox:
+        print("  replicas sandboxed: a uid per function, own namespaces, limits", flush=True)
+    else:
+        print(
+            "  replicas UNSANDBOXED (--unsafe-no-sandbox): function code runs as this user"
+            " and can read the platform's keys and tokens",
+            file=sys.stderr,
+            flush=True,
+        )
     code = 0
     if options.example:
         try:

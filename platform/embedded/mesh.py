@@ -45,6 +45,7 @@ def _now() -> datetime.datetime:
 
 class EmbeddedMesh:
     def __init__(self, home: Path, host: str, store: Store, hub: TelemetryHub) -> None:
+        self.home = home
         self.directory = home / "identity"
         self.policy_dir = home / "run" / "policy"
         self.host = host
@@ -91,7 +92,7 @@ class EmbeddedMesh:
             policy_dir=self.policy_dir,
             stats_url=f"https://{self.host}:{self.stats_server.port}/v1/stats",
             destinations_url=f"https://{self.host}:{self.stats_server.port}/v1/destinations",
-            socket_dir=Path(tempfile.mkdtemp(prefix="fnmesh-")),
+            socket_dir=replica_folders(self.home),
             mint=self.mint,
             trust_domain=self.authority.trust_domain,
         )
@@ -103,6 +104,7 @@ class EmbeddedMesh:
     async def close(self) -> None:
         if self.settings is not None and self.settings.socket_dir is not None:
             shutil.rmtree(self.settings.socket_dir, ignore_errors=True)
+            (self.home / "run" / "replicas.path").unlink(missing_ok=True)
         await self.policy.close()
         await self.stats_server.close(1.0)
         await self.gateway.close()
@@ -146,3 +148,30 @@ class RouteDestinations:
                 for name, weight in routes.backends
             ],
         }
+
+
+# a replica's folder adds "/r-xxxxxx/sock/runtime.sock"; Unix socket paths cap at 107
+_MAX_FOLDER = 72
+
+
+def replica_folders(home: Path) -> Path:
+    """Where replicas' folders (their sockets and sandbox roots) live, emptied of what a
+    run that did not stop left: ``<home>/run/replicas`` when that path is short enough for
+    Unix sockets, else a temporary folder whose path is recorded in the home, so that the
+    next start removes it even after a ``kill -9``."""
+    record = home / "run" / "replicas.path"
+    with contextlib.suppress(OSError, ValueError):
+        left = Path(record.read_text().strip())
+        if left.name.startswith("fnmesh-") and left.parent == Path(tempfile.gettempdir()):
+            shutil.rmtree(left, ignore_errors=True)
+    with contextlib.suppress(FileNotFoundError):
+        record.unlink()
+    folder = home / "run" / "replicas"
+    shutil.rmtree(folder, ignore_errors=True)
+    if len(str(folder)) <= _MAX_FOLDER:
+        folder.mkdir(parents=True, mode=0o700)
+        return folder
+    folder = Path(tempfile.mkdtemp(prefix="fnmesh-"))  # 0700
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(str(folder))
+    return folder

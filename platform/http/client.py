@@ -6,6 +6,9 @@ before any response byte arrived is retried once on a fresh connection: the upst
 may have closed the idle connection just as it was picked (the stale keep-alive race).
 Nothing is retried once a response byte has arrived.
 
+A ``host`` that is an absolute path with port 0 is a Unix socket (a replica proxy reaches
+its function runtime that way); its ``host`` header is ``localhost``.
+
 The pool adds no header but ``host`` (when the request has none) and frames the body
 with ``content-length``.
 
@@ -146,17 +149,22 @@ class ConnectionPool:
         loop = asyncio.get_running_loop()
         try:
             async with asyncio.timeout_at(deadline):
-                _, connection = await loop.create_connection(
-                    lambda: UpstreamConnection(loop),
-                    host,
-                    port,
-                    ssl=ssl,
-                    server_hostname=server_hostname if ssl is not None else None,
-                )
+                if port == 0 and host.startswith("/"):
+                    _, connection = await loop.create_unix_connection(
+                        lambda: UpstreamConnection(loop), host
+                    )
+                else:
+                    _, connection = await loop.create_connection(
+                        lambda: UpstreamConnection(loop),
+                        host,
+                        port,
+                        ssl=ssl,
+                        server_hostname=server_hostname if ssl is not None else None,
+                    )
         except TimeoutError:
-            raise ConnectError(f"connecting to {host}:{port} timed out") from None
+            raise ConnectError(f"connecting to {_where(host, port)} timed out") from None
         except OSError as error:
-            raise ConnectError(f"cannot connect to {host}:{port}: {error}") from None
+            raise ConnectError(f"cannot connect to {_where(host, port)}: {error}") from None
         self.opened += 1
         return connection
 
@@ -201,6 +209,8 @@ class ConnectionPool:
 
     def _host_header(self, host: str, port: int, tls: bool) -> bytes:
         value = self._hosts.get((host, port, tls))
+        if value is None and port == 0 and host.startswith("/"):
+            value = self._hosts[(host, port, tls)] = b"localhost"
         if value is None:
             name = f"[{host}]" if ":" in host else host
             try:
@@ -210,3 +220,7 @@ class ConnectionPool:
             value = encoded if port == (443 if tls else 80) else b"%s:%d" % (encoded, port)
             self._hosts[(host, port, tls)] = value
         return value
+
+
+def _where(host: str, port: int) -> str:
+    return f"unix:{host}" if port == 0 and host.startswith("/") else f"{host}:{port}"

@@ -29,6 +29,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="embedded: the whole platform here (default); kubernetes: only the API here, "
         "keeping resources in the cluster of the current kubeconfig context",
     )
+    parser.add_argument(
+        "--unsafe-no-sandbox",
+        action="store_true",
+        help="run replicas unconfined, as the platform's own user (function code can then "
+        "read the platform's keys and tokens): only for hosts without namespaces",
+    )
     parser.set_defaults(run=run)
 
 
@@ -46,6 +52,7 @@ def options(args: argparse.Namespace, env: Mapping[str, str]) -> UpOptions:
         host=args.host,
         example=args.example,
         backend=args.backend,
+        unsafe_no_sandbox=args.unsafe_no_sandbox,
     )
 
 

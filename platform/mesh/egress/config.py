@@ -11,3 +11,4 @@ class EgressConfig:
     socket: Path | None  # the Unix socket the runtime calls other functions through
     destinations_url: str  # where to ask where functions are (https://)
     server_identity: str  # identity the destinations endpoint must present
+    owner: int = -1  # uid the socket is handed to (the sandboxed runtime's); -1: keep

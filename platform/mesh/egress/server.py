@@ -1,4 +1,5 @@
-"""The egress listener: a Unix socket only the replica's runtime can reach (mode 0600)."""
+"""The egress listener: a Unix socket only the replica's runtime can reach (mode 0600,
+owned by the runtime's uid when it runs sandboxed, and visible only in its sandbox)."""
 
 from __future__ import annotations
 
@@ -34,6 +35,8 @@ class Egress:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.bind(str(path))
         os.chmod(path, 0o600)
+        if self.config.owner >= 0:
+            os.chown(path, self.config.owner, self.config.owner)
         sock.listen(128)
         sock.setblocking(False)
         self.server = await serve(self.handler, "", 0, sock=sock)

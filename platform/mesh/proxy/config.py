@@ -37,6 +37,8 @@ FNMESH_PROXY_EGRESS_SOCKET             Unix socket the runtime calls functions  
                                        through (function-to-function calls)
 FNMESH_PROXY_DESTINATIONS_URL          where the egress asks where functions are  required with
                                        (https://; served by the platform)         EGRESS_SOCKET
+FNMESH_PROXY_EGRESS_OWNER              uid that owns the egress socket (the       -1 (the proxy's)
+                                       sandboxed runtime's); mode stays 0600
 =====================================  =========================================  ===========
 
 "component id." is the platform component's identity in the trust domain, e.g.
@@ -72,6 +74,8 @@ class Address:
     port: int
 
     def __str__(self) -> str:
+        if self.port == 0 and self.host.startswith("/"):
+            return f"unix:{self.host}"
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
 
@@ -221,6 +225,7 @@ class ProxyConfig:
                 socket=Path(egress_socket),
                 destinations_url=read.url("DESTINATIONS_URL", required=True),
                 server_identity=stats.server_identity,
+                owner=read.integer("EGRESS_OWNER", -1, minimum=-1),
             )
         read.problems.raise_if_any("the replica proxy's environment")
         return cls(listen, upstream, identity, labels, limits, stats, policy, tap, egress)
@@ -300,10 +305,15 @@ class _Reader:
         if value is None:
             self.problem(name, "is required: the function runtime's address as host:port")
             return Address("", 0)
+        if value.startswith("unix:/"):
+            return Address(value.removeprefix("unix:"), 0)  # a Unix socket
         host, sep, port = value.rpartition(":")
         host = host.strip("[]")
         if not sep or not host or not port.isdigit() or not 0 < int(port) <= 65535:
-            self.problem(name, f"must be host:port such as '127.0.0.1:8080', not {value!r}")
+            self.problem(
+                name,
+                f"must be host:port such as '127.0.0.1:8080' or unix:/path, not {value!r}",
+            )
             return Address("", 0)
         return Address(host, int(port))
 

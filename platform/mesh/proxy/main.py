@@ -27,6 +27,7 @@ from fnmesh.platform.mesh.identity.errors import IdentityError, IdentityRefused
 from fnmesh.platform.mesh.proxy.config import ProxyConfig
 from fnmesh.platform.mesh.proxy.replica import ReplicaProxy
 from fnmesh.platform.model.errors import ValidationError
+from fnmesh.platform.sandbox.syscalls import die_with_parent
 
 log = logging.getLogger("fnmesh.mesh.proxy")
 
@@ -50,6 +51,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    die_with_parent()  # a proxy never outlives the platform (or pod shell) that started it
     logging.basicConfig(
         level=logging.INFO,
         stream=sys.stderr,

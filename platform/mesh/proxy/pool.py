@@ -19,6 +19,7 @@ import sys
 from collections.abc import Sequence
 
 from fnmesh.platform.mesh.proxy import main as proxy
+from fnmesh.platform.sandbox.syscalls import die_with_parent
 
 with contextlib.suppress(ImportError):  # imported ahead of need, like the proxy itself
     import uvloop  # noqa: F401
@@ -30,6 +31,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fnmesh.platform.mesh.proxy.pool")
     parser.add_argument("--ready-fd", type=int, required=True)
     args = parser.parse_args(argv)
+    die_with_parent()  # a proxy never outlives the platform that started it
     os.write(args.ready_fd, b"warm\n")
     line = sys.stdin.readline()
     if not line:

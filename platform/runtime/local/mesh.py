@@ -56,6 +56,7 @@ def proxy_env(
     timeout: float,
     drain_timeout: float,
     egress_socket: Path | None = None,
+    egress_owner: int | None = None,
 ) -> dict[str, str]:
     egress = {}
     if egress_socket is not None and mesh.destinations_url:
@@ -63,6 +64,8 @@ def proxy_env(
             "FNMESH_PROXY_EGRESS_SOCKET": str(egress_socket),
             "FNMESH_PROXY_DESTINATIONS_URL": mesh.destinations_url,
         }
+        if egress_owner is not None:
+            egress["FNMESH_PROXY_EGRESS_OWNER"] = str(egress_owner)
     return egress | {
         "FNMESH_PROXY_INBOUND_HOST": host,
         "FNMESH_PROXY_INBOUND_PORT": "0",

@@ -58,7 +58,10 @@ class Process:
             exited.cancel()
             return line.result().decode("ascii", "replace").strip()
         line.cancel()
-        if exited in done:
+        if line in done and exited not in done:  # the pipe closed: the exit is near
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(exited), timeout)
+        if exited.done():
             await asyncio.gather(*self.pumps, return_exceptions=True)
             return None
         exited.cancel()

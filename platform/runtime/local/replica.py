@@ -1,11 +1,17 @@
 """One replica: a function runtime process and, in front of it, its proxy.
 
-Each process starts from a warm one when its pool has one (it is told what to become on
-its stdin) and fresh otherwise. The runtime writes ``ready <port>`` on an inherited pipe
-once it listens and its init hook has run; it picks the port itself (port 0), so
-launches never race for ports. Then the proxy starts with that port as its upstream,
-gets its certificate and writes ``ready <inbound> <admin>``; the replica's address is the
-proxy's mTLS listener. Stopping goes the other way: the proxy drains first.
+Each process starts from a warm one when its pool has one and fresh otherwise; either
+way it is told what to become on its stdin. The runtime writes ``ready <port>`` on an
+inherited pipe once it listens and its init hook has run.
+
+With a mesh, the runtime listens on a Unix socket in the replica's own folder
+(``<sockets>/r-<id>/sock/runtime.sock``, mode 0600: only the platform's proxy can open
+it) and, when sandboxed, runs as its function's uid in namespaces of its own, seeing
+that folder (and its proxy's egress socket in it) as ``/run/fnmesh``. Then the proxy
+starts with that socket as its upstream, gets its certificate and writes
+``ready <inbound> <admin>``; the replica's address is the proxy's mTLS listener. Without
+a mesh, the runtime listens on a loopback port it picks itself. Stopping goes the other
+way: the proxy drains first, then the runtime, then the replica's folder is removed.
 """
 
 from __future__ import annotations
@@ -14,9 +20,10 @@ import asyncio
 import contextlib
 import json
 import secrets
+import shutil
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,10 +33,16 @@ from fnmesh.platform.runtime.local.mesh import (
     proxy_env,
     replica_identity,
 )
-from fnmesh.platform.runtime.local.pool import WarmPool
+from fnmesh.platform.runtime.local.pool import RUNTIME_POOL, WARM_TIMEOUT, WarmPool
 from fnmesh.platform.runtime.local.process import Output, OutputSink, Process, base_env, spawn
+from fnmesh.platform.runtime.local.sandboxing import Sandboxing
+from fnmesh.platform.sandbox.layout import EGRESS_SOCKET
 
-EXIT_REASONS = {3: "the handler module failed to import", 4: "the init hook failed"}
+EXIT_REASONS = {
+    3: "the handler module failed to import",
+    4: "the init hook failed",
+    6: "its sandbox could not be built",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +60,7 @@ class LaunchSpec:
     drain_timeout: float = 30.0
     timeout: float = 30.0
     service_account: str | None = None
+    secrets: Mapping[str, Mapping[str, bytes]] = field(default_factory=dict)
 
 
 class ReplicaFailed(Exception):
@@ -61,11 +75,19 @@ class Replica:
         *,
         host: str = "127.0.0.1",
         socket_dir: Path | None = None,
+        sandboxing: Sandboxing | None = None,
     ) -> None:
         self.spec = spec
-        self.name = f"{spec.revision}-{secrets.token_hex(3)}"
-        # where the runtime calls other functions through its proxy (with a mesh only)
-        self.egress_socket = socket_dir / f"{self.name}.sock" if socket_dir else None
+        token = secrets.token_hex(3)
+        self.name = f"{spec.revision}-{token}"
+        self.sandboxing = sandboxing
+        # the replica's own folder (with a mesh only); short: Unix socket paths cap at 107
+        self.folder = socket_dir / f"r-{token}" if socket_dir else None
+        sockets = self.folder / "sock" if self.folder else None
+        # where the proxy reaches the runtime, and the runtime calls other functions
+        self.runtime_socket = sockets / "runtime.sock" if sockets else None
+        self.egress_socket = sockets / "egress.sock" if sockets else None
+        self.uid: int | None = None  # the sandboxed runtime's uid
         self.host = host
         self.port: int | None = None
         self.ready = False
@@ -89,13 +111,14 @@ class Replica:
 
     def _env(self) -> dict[str, str]:
         spec = self.spec
+        egress = EGRESS_SOCKET if self.sandboxing else str(self.egress_socket)
         return {
             **spec.env,
             "FNMESH_NAMESPACE": spec.namespace,
             "FNMESH_FUNCTION": spec.function,
             "FNMESH_REVISION": spec.revision,
             "FNMESH_REPLICA": self.name,
-        } | ({"FNMESH_OUTBOUND": str(self.egress_socket)} if self.egress_socket else {})
+        } | ({"FNMESH_OUTBOUND": egress} if self.egress_socket else {})
 
     @property
     def metrics_url(self) -> str | None:
@@ -133,9 +156,10 @@ class Replica:
     ) -> None:
         warm = pool.take() if pool is not None else None
         if warm is not None:
-            await self._specialize(warm)
+            self.warm = True
         else:
-            self.proc = await self._spawn()
+            warm = await self._spawn()
+        await self._specialize(warm)
         if launched is not None:
             launched()
         proc = self.proc
@@ -171,12 +195,15 @@ class Replica:
             revision=spec.revision,
             replica=self.name,
             identity=identity,
-            upstream=f"{self.host}:{self.port}",
+            upstream=(
+                f"unix:{self.runtime_socket}" if self.runtime_socket else f"{self.host}:{self.port}"
+            ),
             host=self.host,
             concurrency=spec.concurrency,
             timeout=spec.timeout,
             drain_timeout=spec.drain_timeout,
             egress_socket=self.egress_socket,
+            egress_owner=self.uid,
         )
         warm = pool.take() if pool is not None else None
         if warm is not None:
@@ -211,9 +238,26 @@ class Replica:
         warm.output.recent.clear()
         self._output = warm.output
         self.proc = warm
-        self.warm = True
         spec = self.spec
-        message = {
+        extra: dict[str, object] = {}
+        if self.folder is not None and self.runtime_socket is not None:
+            for folder in (self.folder, self.runtime_socket.parent, self.folder / "root"):
+                folder.mkdir(mode=0o755, exist_ok=True)
+            extra["socket"] = str(self.runtime_socket)
+        if self.sandboxing is not None and self.runtime_socket is not None:
+            layout = self.sandboxing.layout_for(
+                namespace=spec.namespace,
+                function=spec.function,
+                replica=self.name,
+                source=spec.source_dir,
+                sites=spec.sites,
+                sockets=self.runtime_socket.parent,
+                root=self.folder / "root" if self.folder else Path("/nonexistent"),
+                secrets=spec.secrets,
+            )
+            self.uid = layout.uid
+            extra["sandbox"] = layout.to_json()
+        message = extra | {
             "source": str(spec.source_dir),
             "handler": spec.handler,
             "sites": [str(s) for s in spec.sites],
@@ -226,30 +270,17 @@ class Replica:
         await _send(warm, message)
 
     async def _spawn(self) -> Process:
-        spec = self.spec
-        args = [
-            "--source",
-            str(spec.source_dir),
-            "--handler",
-            spec.handler,
-            "--host",
-            self.host,
-            "--port",
-            "0",
-            "--concurrency",
-            str(spec.concurrency),
-            "--drain-timeout",
-            str(spec.drain_timeout),
-        ]
-        for site in spec.sites:
-            args += ["--site", str(site)]
-        return await spawn(
-            "fnmesh.functions",
-            args,
-            {**base_env(), **self._env()},
-            cwd=str(spec.source_dir),
-            output=self._output,
-        )
+        """A runtime started now (the pool had none), waiting to be specialized."""
+        process = await spawn(RUNTIME_POOL, [], base_env(), stdin=True, output=self._output)
+        try:
+            line = await process.read_line(WARM_TIMEOUT)
+        except TimeoutError:
+            line = "timed out"
+        if line != "warm":
+            await process.kill()
+            tail = "\n".join(self._output.recent)
+            raise ReplicaFailed(f"replica {self.name}: the runtime did not start: {line}\n{tail}")
+        return process
 
     def exit_reason(self, code: int) -> str:
         what = EXIT_REASONS.get(code, f"exited with status {code}")
@@ -292,6 +323,11 @@ class Replica:
         for proc in (self.proxy, self.proc):
             if proc is not None:
                 await proc.kill()
+
+    def clean(self) -> None:
+        """Remove the replica's folder once its processes are gone."""
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 async def _send(warm: Process, message: dict[str, object]) -> None:

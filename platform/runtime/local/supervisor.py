@@ -35,6 +35,7 @@ from fnmesh.platform.runtime.local.mesh import MeshSettings
 from fnmesh.platform.runtime.local.metrics import RuntimeMetrics
 from fnmesh.platform.runtime.local.pool import PROXY_POOL, RUNTIME_POOL, WarmPool
 from fnmesh.platform.runtime.local.replica import LaunchSpec, Replica, ReplicaFailed
+from fnmesh.platform.runtime.local.sandboxing import Sandboxing
 from fnmesh.platform.runtime.local.settings import RuntimeConfig
 from fnmesh.platform.store import Conflict, NotFound, Store
 
@@ -115,6 +116,7 @@ class RevisionSet:
             self.runtime.sink(self.revision),
             host=self.runtime.host,
             socket_dir=self.runtime.mesh.socket_dir if self.runtime.mesh else None,
+            sandboxing=self.runtime.sandboxing,
         )
         self.replicas.append(replica)
         try:
@@ -127,6 +129,8 @@ class RevisionSet:
             )
         except (ReplicaFailed, OSError) as error:
             self.replicas.remove(replica)
+            await replica.kill()
+            replica.clean()
             self._crashed(replica, str(error))
             return
         self.failure = None
@@ -149,6 +153,7 @@ class RevisionSet:
         code = await replica.wait()
         if replica.stopping:
             return
+        replica.clean()
         if replica in self.replicas:
             self.replicas.remove(replica)
         self._crashed(replica, replica.exit_reason(code))
@@ -177,6 +182,7 @@ class RevisionSet:
         self.runtime.publish(self)  # out of the routing table before it drains
         await asyncio.gather(*(r.stop(self.runtime.config.stop_timeout + 1.0) for r in victims))
         for replica in victims:
+            replica.clean()
             if replica in self.replicas:
                 self.replicas.remove(replica)
         self.runtime.publish(self)
@@ -231,9 +237,12 @@ class LocalRuntime:
         host: str = "127.0.0.1",
         mesh: MeshSettings | None = None,
         registry: CollectorRegistry | None = None,
+        sandboxing: Sandboxing | None = None,
     ) -> None:
         self.config = config
         self.mesh = mesh
+        # None: replicas run as the platform's own user, unconfined (--unsafe-no-sandbox)
+        self.sandboxing = sandboxing if mesh is not None else None
         self.store = store
         self.build_root = build_root
         self.logbook = logbook
