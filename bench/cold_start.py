@@ -96,7 +96,7 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1000:.1f} ms"
 
 
-def cold_starts(platform: Platform, runs: int) -> list[float]:
+def cold_starts(platform: Platform, runs: int, *, quiet: bool = False) -> list[float]:
     platform.fn("deploy", str(EXAMPLES / "hello"), check=True)
     url = platform.gateway + "/fn/hello/"
     times: list[float] = []
@@ -110,7 +110,8 @@ def cold_starts(platform: Platform, runs: int) -> list[float]:
         if status != 200:
             raise SystemExit(f"cold start {run}: status {status}\n{platform.logs()[-3000:]}")
         times.append(elapsed)
-        print(f"cold start {run:3d}: {ms(elapsed)}", flush=True)
+        if not quiet:
+            print(f"cold start {run:3d}: {ms(elapsed)}", flush=True)
     return times
 
 

@@ -67,8 +67,9 @@ def http(
 
 
 class Platform:
-    def __init__(self, home: Path) -> None:
+    def __init__(self, home: Path, *, options: tuple[str, ...] = ()) -> None:
         self.home = home
+        self.options = options  # more `fn up` options
         self.process: subprocess.Popen[bytes] | None = None
         self.output = home / "up.log"
 
@@ -106,6 +107,7 @@ class Platform:
                     "0",
                     "--gateway-port",
                     "0",
+                    *self.options,
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -59,7 +59,7 @@ class PolicyFile:
             return
         try:
             document = json.loads(self.path.read_bytes())
-            policy = parse_policy(document, self.public_callers, source=f"policy {self.path}")
+            policy = parse_policy(document, self.public_callers, source="policy file")
         except (OSError, ValueError) as error:
             self._report(version, _describe(self.path, error))
             return
@@ -83,7 +83,7 @@ def _missing(path: Path) -> Policy:
         public=False,
         allow=frozenset(),
         callers=frozenset(),
-        source=f"policy file {path} does not exist",
+        source="its policy file does not exist yet",
     )
 
 
