@@ -16,6 +16,8 @@ import json
 import os
 import site
 import sys
+import threading
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -43,10 +45,13 @@ class App:
         self.asgi: AsgiAdapter | None = AsgiAdapter(target) if is_asgi(target) else None
         self.is_async = self.asgi is None and inspect.iscoroutinefunction(target)
         self._executor: ThreadPoolExecutor | None = None
+        self._threads = DEFAULT_THREADS
+        self._running: dict[int, float] = {}  # handler threads running a call: started at
+        self.stuck_after = 0.0  # a sync call running longer is stuck (0: never)
 
     async def start(self, concurrency: int = 0, server: tuple[str, int] | None = None) -> None:
         """Make the thread pool, then run the init hook (or the ASGI lifespan startup)."""
-        threads = concurrency if concurrency > 0 else DEFAULT_THREADS
+        threads = self._threads = concurrency if concurrency > 0 else DEFAULT_THREADS
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="handler")
         if self.asgi is not None:
             self.asgi.server = server
@@ -71,6 +76,9 @@ class App:
     async def handle(self, request: HttpRequest, peer: Peer) -> HttpResponse:
         target = request.target
         if target == HEALTH_PATH or target.startswith(HEALTH_PATH + b"?"):
+            wedged = self.wedged(time.monotonic())
+            if wedged is not None:
+                return HttpResponse(503, [(b"content-type", b"text/plain")], wedged.encode())
             return HttpResponse(200, [(b"content-type", b"text/plain")], b"ok")
         raw_id = request.header(b"x-request-id")
         request_id = raw_id.decode("latin-1") if raw_id else os.urandom(8).hex()
@@ -92,11 +100,34 @@ class App:
             response.headers.append((b"x-request-id", id_bytes))
         return response
 
+    def _run(self, request: Request) -> Any:
+        """A sync call, in a handler thread, timed for ``wedged`` (a thread that never
+        returns stays counted, even after its request was given up)."""
+        thread = threading.get_ident()
+        self._running[thread] = time.monotonic()
+        try:
+            return self.target(request)
+        finally:
+            del self._running[thread]
+
+    def wedged(self, now: float) -> str | None:
+        """Why this replica can serve no more (every handler thread stuck), or None."""
+        if self.stuck_after <= 0 or len(self._running) < self._threads:
+            return None
+        running = list(self._running.values())  # written by the handler threads
+        stuck = sum(1 for began in running if now - began > self.stuck_after)
+        if stuck < self._threads:
+            return None
+        return (
+            f"wedged: all {self._threads} handler threads have been busy for more than"
+            f" {self.stuck_after:g}s"
+        )
+
     async def _call(self, request: Request) -> Any:
         if self.is_async:
             return await self.target(request)
         loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(self._executor, self.target, request)
+        result = await loop.run_in_executor(self._executor, self._run, request)
         if inspect.isawaitable(result):
             result = await result
         return result

@@ -73,6 +73,7 @@ def specialize(spec: dict[str, Any], ready_fd: int) -> int:
     )
     try:
         app = load(options.source, options.handler, options.sites)
+        app.stuck_after = float(spec.get("stuckAfter", 0.0))
     except (Exception, SystemExit):
         traceback.print_exc()
         print(f"fnmesh: could not load handler {options.handler!r}", file=sys.stderr)

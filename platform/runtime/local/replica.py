@@ -27,6 +27,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fnmesh.platform.http import ConnectionPool, Request, UpstreamError
 from fnmesh.platform.runtime.local.mesh import (
     PROXY_EXIT_REASONS,
     MeshSettings,
@@ -88,6 +89,7 @@ class Replica:
         self.runtime_socket = sockets / "runtime.sock" if sockets else None
         self.egress_socket = sockets / "egress.sock" if sockets else None
         self.uid: int | None = None  # the sandboxed runtime's uid
+        self.recycled: str | None = None  # why the platform stopped it (a failed probe)
         self.host = host
         self.port: int | None = None
         self.ready = False
@@ -266,6 +268,7 @@ class Replica:
             "host": self.host,
             "port": 0,
             "drainTimeout": spec.drain_timeout,
+            "stuckAfter": spec.timeout,
         }
         await _send(warm, message)
 
@@ -282,7 +285,22 @@ class Replica:
             raise ReplicaFailed(f"replica {self.name}: the runtime did not start: {line}\n{tail}")
         return process
 
+    async def probe(self, pool: ConnectionPool, timeout: float) -> str | None:
+        """Ask the runtime whether it can still serve; None when it can, else why not."""
+        if self.runtime_socket is None:
+            return None
+        request = Request("GET", b"/_fnmesh/health", [])
+        try:
+            response = await pool.request(str(self.runtime_socket), 0, request, timeout=timeout)
+        except UpstreamError as error:
+            return f"its health check failed: {error}"
+        if response.status != 200:
+            return response.body.decode("utf-8", "replace")[:200] or f"status {response.status}"
+        return None
+
     def exit_reason(self, code: int) -> str:
+        if self.recycled is not None:
+            return f"replica {self.name} was recycled: {self.recycled}"
         what = EXIT_REASONS.get(code, f"exited with status {code}")
         if code < 0:
             with contextlib.suppress(ValueError):

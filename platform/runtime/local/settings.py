@@ -15,5 +15,7 @@ class RuntimeConfig:
     log_max_bytes: int = 10 * 1024 * 1024
     warm_pool_size: int = 2  # runtimes kept started for cold starts; 0 turns the pool off
     warm_pool_refill_delay: float = 0.5  # seconds after a cold start before refilling
+    probe_interval: float = 5.0  # seconds between liveness probes of a ready replica
+    probe_failures: int = 3  # failed probes in a row after which a replica is recycled
     sandbox: bool = True  # false only with --unsafe-no-sandbox: replicas run unconfined
     scratch_bytes: int = 64 * 1024 * 1024  # a sandboxed replica's private /tmp

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from prometheus_client import CollectorRegistry
 
+from fnmesh.platform.http import ConnectionPool
 from fnmesh.platform.model import Condition, ReplicaStatus, Revision, RevisionStatus
 from fnmesh.platform.model.resources import set_condition
 from fnmesh.platform.runtime.local.backoff import Backoff
@@ -150,7 +151,11 @@ class RevisionSet:
         watcher.add_done_callback(self._children.discard)
 
     async def _watch(self, replica: Replica) -> None:
-        code = await replica.wait()
+        probe = asyncio.create_task(self._probe(replica), name=f"probe {replica.name}")
+        try:
+            code = await replica.wait()
+        finally:
+            probe.cancel()
         if replica.stopping:
             return
         replica.clean()
@@ -158,6 +163,24 @@ class RevisionSet:
             self.replicas.remove(replica)
         self._crashed(replica, replica.exit_reason(code))
         self._wake.set()
+
+    async def _probe(self, replica: Replica) -> None:
+        """Recycle a replica that stops answering its health check (every handler thread
+        stuck past the function's timeout, or an event loop that no longer turns)."""
+        config = self.runtime.config
+        failures = 0
+        while not replica.stopping:
+            await asyncio.sleep(config.probe_interval)
+            problem = await replica.probe(self.runtime.probes, timeout=config.probe_interval)
+            failures = failures + 1 if problem else 0
+            if problem is None or failures < config.probe_failures or replica.stopping:
+                continue
+            log.warning("replica %s: %s; recycling it", replica.name, problem)
+            replica.recycled = problem
+            replica.ready = False
+            self.runtime.publish(self)  # out of the routing table at once
+            await replica.kill()  # _watch sees the exit and starts another after a backoff
+            return
 
     def _crashed(self, replica: Replica, reason: str) -> None:
         backoff: Backoff = self.runtime.backoff
@@ -255,6 +278,7 @@ class LocalRuntime:
             config.warm_pool_size if mesh else 0, PROXY_POOL, refill_delay=delay
         )
         self.metrics = RuntimeMetrics(registry if registry is not None else CollectorRegistry())
+        self.probes = ConnectionPool(max_idle_per_host=1)  # liveness checks of runtimes
 
     def start(self) -> None:
         self.pool.start()
@@ -304,6 +328,7 @@ class LocalRuntime:
         await asyncio.gather(*(s.close() for s in sets))
         await self.pool.close()
         await self.proxy_pool.close()
+        await self.probes.close()
 
     def launch_spec(self, revision: Revision) -> LaunchSpec:
         artifact = revision.spec.artifact
