@@ -16,6 +16,7 @@ from support.e2e import Platform, http, wait_for
 from fnmesh.platform.api.access import PERMISSION
 from fnmesh.platform.api.app import ROUTES
 from fnmesh.platform.api.auth import PUBLIC_PATHS
+from fnmesh.platform.build import Builder
 from fnmesh.platform.store import SqliteStore
 from fnmesh.platform.store.tokens import SYSTEM_NAMESPACE, Tokens
 
@@ -316,3 +317,24 @@ def test_a_revoked_token_is_refused_by_the_gateway_at_once(
     assert record["id"] in revoked.stdout
     reply = platform.invoke("/fn/vault/", headers=auth)  # one process: at once
     assert reply.status == 401 and "revoked" in reply.json()["error"], reply
+
+
+async def test_a_scoped_token_reads_only_the_build_logs_of_its_namespace(
+    api: Api, tmp_path: Path
+) -> None:
+    ours, theirs = "b20260101000000-aaaaaa", "b20260101000000-bbbbbb"
+    logs = Builder(tmp_path / "build").logs
+    logs.mkdir(parents=True, exist_ok=True)
+    for build in (ours, theirs):
+        (logs / f"{build}.log").write_text(f"log of {build}\n")
+    body = function("x")
+    body["metadata"]["namespace"] = "team-a"
+    body["spec"]["artifact"] = {"digest": "sha256:" + "a" * 64, "build": ours}
+    api.store.create(body)
+    viewer, _ = await new_token(api, "viewer", namespace="team-a")
+    code, text = await api.raw("GET", ns("team-a", f"/functions/x/builds/{ours}/log"), token=viewer)
+    assert code == 200 and ours in text
+    code, _ = await api.raw("GET", ns("team-a", f"/functions/x/builds/{theirs}/log"), token=viewer)
+    assert code == 404
+    code, text = await api.raw("GET", ns("team-a", f"/functions/x/builds/{theirs}/log"))
+    assert code == 200 and theirs in text  # an unscoped token reads any build's log
