@@ -3,8 +3,12 @@ hashes only, and private functions reached through the gateway with a token."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import queue
+import threading
+import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +21,7 @@ from fnmesh.platform.api.access import PERMISSION
 from fnmesh.platform.api.app import ROUTES
 from fnmesh.platform.api.auth import PUBLIC_PATHS
 from fnmesh.platform.build import Builder
+from fnmesh.platform.model.access import TAP_FIELDS
 from fnmesh.platform.store import SqliteStore
 from fnmesh.platform.store.tokens import SYSTEM_NAMESPACE, Tokens
 
@@ -338,3 +343,47 @@ async def test_a_scoped_token_reads_only_the_build_logs_of_its_namespace(
     assert code == 404
     code, text = await api.raw("GET", ns("team-a", f"/functions/x/builds/{theirs}/log"))
     assert code == 200 and theirs in text  # an unscoped token reads any build's log
+
+
+@pytest.mark.e2e
+def test_a_viewer_taps_without_payloads_headers_or_queries(
+    platform: Platform, tmp_path: Path
+) -> None:
+    folder = tmp_path / "hello"
+    folder.mkdir()
+    (folder / "fn.yaml").write_text("name: hello\nhandler: main:handle\n")
+    (folder / "main.py").write_text("def handle(req):\n    return 'hi'\n")
+    platform.fn("deploy", str(folder), check=True)
+    viewer, _ = create(platform, "viewer")
+    lines: queue.Queue[bytes] = queue.Queue()
+    request = urllib.request.Request(
+        platform.api + ns("default", "/functions/hello/tap"),
+        headers={"Authorization": f"Bearer {viewer}"},
+    )
+    stream = urllib.request.urlopen(request, timeout=30)
+
+    def read() -> None:
+        with contextlib.suppress(OSError, ValueError, AttributeError):  # closed under it
+            for line in stream:
+                lines.put(line)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        seen: list[dict[str, Any]] = []
+
+        def tapped() -> bool:
+            platform.invoke("/fn/hello/pay?card=4111", headers={"Authorization": "Basic c2VjcmV0"})
+            while not lines.empty():
+                event = json.loads(lines.get())
+                if event.get("type"):
+                    seen.append(event)
+            return any(e["type"] == "response-end" for e in seen)
+
+        wait_for("a tapped request", tapped)
+    finally:
+        stream.close()
+        reader.join(10)
+    assert all(set(e) <= TAP_FIELDS for e in seen), seen
+    assert all(e["path"] == "/pay" for e in seen if e["type"] != "started"), seen
+    assert "secret" not in json.dumps(seen) and "4111" not in json.dumps(seen)
