@@ -10,12 +10,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from fnmesh.platform.api import logs, metrics, observe, resources, rollouts, source
+from fnmesh.platform.api import logs, metrics, observe, resources, rollouts, source, tokens
+from fnmesh.platform.api.access import Endpoint, needs
 from fnmesh.platform.api.auth import BearerAuth
 from fnmesh.platform.api.deps import ApiDeps
 from fnmesh.platform.api.errors import ApiError, failure
 from fnmesh.platform.api.openapi import document
 from fnmesh.platform.git.app import GitApp
+from fnmesh.platform.model.access import Verb
 from fnmesh.platform.store import StoreError
 
 log = logging.getLogger("fnmesh.api")
@@ -31,31 +33,54 @@ async def openapi(request: Request) -> JSONResponse:
     return JSONResponse(document())
 
 
+TOKENS = GROUP + "/tokens"
+READ: Verb = "read"
+WRITE: Verb = "write"
+
+
+def route(path: str, endpoint: Endpoint, method: str, needed: tuple[str, Verb]) -> Route:
+    return Route(path, needs(*needed)(endpoint), methods=[method])
+
+
+def listing(path: str, endpoint: Endpoint, resource: str) -> Route:
+    """A list across namespaces: a token limited to one sees that one."""
+    return Route(path, needs(resource, READ, across=True)(endpoint), methods=["GET"])
+
+
 ROUTES = [
     Route("/healthz", healthz, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
-    Route("/metrics", metrics.platform_metrics, methods=["GET"]),  # no token: for scrapers
-    Route(GROUP + "/functions", resources.list_all_functions, methods=["GET"]),
-    Route(NS + "/functions", resources.list_functions, methods=["GET"]),
-    Route(NS + "/functions", resources.create_function, methods=["POST"]),
-    Route(NS + "/functions/{name}", resources.get_function, methods=["GET"]),
-    Route(NS + "/functions/{name}", resources.replace_function, methods=["PUT"]),
-    Route(NS + "/functions/{name}", resources.delete_function, methods=["DELETE"]),
-    Route(NS + "/functions/{name}/source", source.upload_source, methods=["POST"]),
-    Route(NS + "/functions/{name}/builds/{build}/log", source.build_log, methods=["GET"]),
-    Route(NS + "/functions/{name}/logs", logs.function_logs, methods=["GET"]),
-    Route(NS + "/functions/{name}/stats", observe.function_stats, methods=["GET"]),
-    Route(NS + "/functions/{name}/tap", observe.function_tap, methods=["GET"]),
-    Route(NS + "/functions/{name}/traffic", rollouts.set_traffic, methods=["PUT"]),
-    Route(NS + "/functions/{name}/rollback", rollouts.rollback, methods=["POST"]),
-    Route(NS + "/functions/{name}/promote", rollouts.promote, methods=["POST"]),
-    Route(NS + "/revisions", resources.list_revisions, methods=["GET"]),
-    Route(NS + "/revisions/{name}", resources.get_revision, methods=["GET"]),
-    Route(NS + "/trafficsplits/{name}", resources.get_traffic_split, methods=["GET"]),
-    Route(NS + "/traffictargets", resources.list_traffic_targets, methods=["GET"]),
-    Route(NS + "/traffictargets", resources.create_traffic_target, methods=["POST"]),
-    Route(NS + "/traffictargets/{name}", resources.delete_traffic_target, methods=["DELETE"]),
-    Mount("/git", app=GitApp()),  # git smart HTTP; basic auth of its own (see auth.py)
+    route("/metrics", metrics.platform_metrics, "GET", ("metrics", READ)),
+    listing(GROUP + "/functions", resources.list_all_functions, "functions"),
+    route(NS + "/functions", resources.list_functions, "GET", ("functions", READ)),
+    route(NS + "/functions", resources.create_function, "POST", ("functions", WRITE)),
+    route(NS + "/functions/{name}", resources.get_function, "GET", ("functions", READ)),
+    route(NS + "/functions/{name}", resources.replace_function, "PUT", ("functions", WRITE)),
+    route(NS + "/functions/{name}", resources.delete_function, "DELETE", ("functions", WRITE)),
+    route(NS + "/functions/{name}/source", source.upload_source, "POST", ("source", WRITE)),
+    route(NS + "/functions/{name}/builds/{build}/log", source.build_log, "GET", ("builds", READ)),
+    route(NS + "/functions/{name}/logs", logs.function_logs, "GET", ("logs", READ)),
+    route(NS + "/functions/{name}/stats", observe.function_stats, "GET", ("stats", READ)),
+    route(NS + "/functions/{name}/tap", observe.function_tap, "GET", ("tap", READ)),
+    route(NS + "/functions/{name}/traffic", rollouts.set_traffic, "PUT", ("traffic", WRITE)),
+    route(NS + "/functions/{name}/rollback", rollouts.rollback, "POST", ("traffic", WRITE)),
+    route(NS + "/functions/{name}/promote", rollouts.promote, "POST", ("traffic", WRITE)),
+    route(NS + "/revisions", resources.list_revisions, "GET", ("revisions", READ)),
+    route(NS + "/revisions/{name}", resources.get_revision, "GET", ("revisions", READ)),
+    route(NS + "/trafficsplits/{name}", resources.get_traffic_split, "GET", ("traffic", READ)),
+    route(NS + "/traffictargets", resources.list_traffic_targets, "GET", ("traffic", READ)),
+    route(NS + "/traffictargets", resources.create_traffic_target, "POST", ("traffic", WRITE)),
+    route(
+        NS + "/traffictargets/{name}",
+        resources.delete_traffic_target,
+        "DELETE",
+        ("traffic", WRITE),
+    ),
+    # secrets: routes go here as ("secrets", READ) for names and ("secrets", WRITE)
+    route(TOKENS, tokens.list_tokens, "GET", ("tokens", READ)),
+    route(TOKENS, tokens.create_token, "POST", ("tokens", WRITE)),
+    route(TOKENS + "/{id}", tokens.revoke_token, "DELETE", ("tokens", WRITE)),
+    Mount("/git", app=GitApp()),  # git smart HTTP; basic auth and roles of its own
 ]
 
 

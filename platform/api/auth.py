@@ -1,76 +1,35 @@
-"""Bearer tokens: minted once, stored hashed, checked on every call but the public ones
-(health, the OpenAPI document, Prometheus metrics).
+"""Bearer tokens: every call but the public ones (health, the OpenAPI document) needs a
+valid token, and each route needs its role (``fnmesh.platform.api.access``).
 
 Tokens are ``Token`` objects in the ``fnmesh-system`` namespace holding the SHA-256 of
-the secret, never the secret itself.
+the secret, never the secret itself (``fnmesh.platform.store.tokens``). An unknown,
+expired or revoked token is answered 401 with the reason; the verified grant is put on
+the request (``scope["state"]["grant"]``) for the route's check.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
-from typing import Any
-
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from fnmesh.platform.api.errors import failure
-from fnmesh.platform.store import NotFound, Store
+from fnmesh.platform.store.tokens import SYSTEM_NAMESPACE, Tokens
 
-SYSTEM_NAMESPACE = "fnmesh-system"
-PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json", "/metrics"})
+__all__ = ["PUBLIC_PATHS", "SYSTEM_NAMESPACE", "BearerAuth", "Tokens", "bearer"]
+
+PUBLIC_PATHS = frozenset({"/healthz", "/openapi.json"})
 # git clients send the token as HTTP basic auth; the git receiver checks it itself
 SELF_AUTHENTICATED_PREFIXES = ("/git/",)
 
 
-def _digest(secret: str) -> str:
-    return hashlib.sha256(secret.encode()).hexdigest()
-
-
-class Tokens:
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self._cache: dict[str, str] = {}
-
-    def mint(self, name: str, role: str = "admin") -> str:
-        """A new secret for ``name`` (replacing an older one); only its hash is kept."""
-        secret = f"fnm_{secrets.token_urlsafe(32)}"
-        body: dict[str, Any] = {
-            "apiVersion": "fnmesh.dev/v1alpha1",
-            "kind": "Token",
-            "metadata": {"name": name, "namespace": SYSTEM_NAMESPACE},
-            "spec": {"sha256": _digest(secret), "role": role},
-        }
-        try:
-            current = self.store.get("Token", SYSTEM_NAMESPACE, name)
-            body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-            self.store.update(body)
-        except NotFound:
-            self.store.create(body)
-        self._cache.clear()
-        return secret
-
-    def exists(self, name: str) -> bool:
-        try:
-            self.store.get("Token", SYSTEM_NAMESPACE, name)
-        except NotFound:
-            return False
-        return True
-
-    def verify(self, secret: str) -> str | None:
-        """The token's name when ``secret`` is valid."""
-        digest = _digest(secret)
-        if digest in self._cache:
-            return self._cache[digest]
-        for item in self.store.list("Token", SYSTEM_NAMESPACE)[0]:
-            if hmac.compare_digest(item["spec"]["sha256"], digest):
-                self._cache[digest] = item["metadata"]["name"]
-                return str(item["metadata"]["name"])
-        return None
+def bearer(header: str) -> str | None:
+    """The secret of an ``Authorization: Bearer <secret>`` header, or None."""
+    scheme, _, secret = header.strip().partition(" ")
+    secret = secret.strip()
+    return secret if scheme.lower() == "bearer" and secret else None
 
 
 class BearerAuth:
-    """ASGI middleware: 401 with a Status body unless the bearer token is valid."""
+    """ASGI middleware: 401 with a Status body unless the bearer token is valid now."""
 
     def __init__(self, app: ASGIApp, tokens: Tokens) -> None:
         self.app = app
@@ -85,21 +44,19 @@ class BearerAuth:
             await self.app(scope, receive, send)
             return
         header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
-        scheme, _, secret = header.partition(" ")
-        if scheme.lower() != "bearer" or not secret.strip():
+        secret = bearer(header)
+        if secret is None:
             response = failure(
                 401,
                 "missing bearer token: send 'Authorization: Bearer <token>'"
                 " (the token is in the platform home's context.json)",
             )
-        elif self.tokens.verify(secret.strip()) is None:
-            response = failure(
-                401,
-                "the bearer token was refused: use the token from the platform home's context.json",
-            )
         else:
-            scope.setdefault("state", {})["token"] = secret.strip()
-            await self.app(scope, receive, send)
-            return
+            found = self.tokens.authenticate(secret)
+            if not isinstance(found, str):
+                scope.setdefault("state", {})["grant"] = found
+                await self.app(scope, receive, send)
+                return
+            response = failure(401, f"the bearer token was refused: {found}")
         response.headers["www-authenticate"] = 'Bearer realm="fnmesh"'
         await response(scope, receive, send)

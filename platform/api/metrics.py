@@ -1,10 +1,11 @@
-"""``GET /metrics``: the platform's own Prometheus metrics, served without a token.
+"""``GET /metrics``: the platform's own Prometheus metrics, for a token of role viewer
+or above that is not limited to a namespace (the metrics name every namespace's
+functions).
 
 The platform's registry holds the local runtime's cold-start histogram and scale-event
 counters and the gateway's outbound request metrics. It is served on the API port so
-that a scraper needs no second address; it needs no token, as Prometheus scrapes
-anonymously (like ``/healthz``, it reveals no resource beyond function and revision
-names and counts).
+that a scraper needs no second address; Prometheus sends the token with
+``authorization: {credentials_file: ...}`` in its scrape config.
 """
 
 from __future__ import annotations

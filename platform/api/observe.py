@@ -1,4 +1,8 @@
-"""Golden metrics (``fn stat``) and live tap (``fn tap``) of a function's revisions."""
+"""Golden metrics (``fn stat``) and live tap (``fn tap``) of a function's revisions.
+
+Tap events reach a viewer cut down by ``redact_tap`` (no payload, headers or query);
+deployers and admins, who could deploy code that reads requests anyway, see them whole.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,11 @@ from collections.abc import AsyncIterator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from fnmesh.platform.api.access import grant_of
 from fnmesh.platform.api.deps import Telemetry, deps
 from fnmesh.platform.api.errors import ApiError
 from fnmesh.platform.api.resources import _path
+from fnmesh.platform.model.access import redact_tap, sees_tap_whole
 from fnmesh.platform.model.resources import LABEL_FUNCTION
 from fnmesh.platform.telemetry.tap import TapFilter
 
@@ -68,6 +74,7 @@ async def function_tap(request: Request) -> Response:
         method=query.get("method"),
         path_prefix=query.get("path"),
     )
+    whole = sees_tap_whole(grant_of(request))
     key, session = telemetry.taps.open(tap_filter)
 
     async def stream() -> AsyncIterator[bytes]:
@@ -79,7 +86,8 @@ async def function_tap(request: Request) -> Response:
                 except TimeoutError:
                     yield b"{}\n"  # keep-alive; a vanished client is noticed here
                     continue
-                yield json.dumps(event).encode() + b"\n"
+                shown = event if whole else redact_tap(event)
+                yield json.dumps(shown).encode() + b"\n"
         finally:
             telemetry.taps.close(key)
 

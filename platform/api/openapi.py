@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from fnmesh.platform.model.access import ROLES
 from fnmesh.platform.model.schema import openapi as schema_of
 from fnmesh.platform.model.spec_schema import SPEC_FIELDS, TRAFFIC_FIELDS
 
@@ -94,6 +95,16 @@ _OPERATIONS: list[tuple[str, str, str, str | None, str]] = [
         "TrafficTarget",
     ),
     (NS + "/traffictargets/{name}", "delete", "Remove a TrafficTarget", None, "TrafficTarget"),
+    (GROUP + "/tokens", "get", "List API tokens (admin; no secrets)", None, "TokenList"),
+    (
+        GROUP + "/tokens",
+        "post",
+        "Create an API token (admin); the secret is in this answer only",
+        "TokenRequest",
+        "Token",
+    ),
+    (GROUP + "/tokens/{id}", "delete", "Revoke an API token (admin)", None, "Token"),
+    ("/metrics", "get", "The platform's Prometheus metrics (viewer or above)", None, "Text"),
 ]
 
 _MEDIA = {
@@ -194,6 +205,40 @@ def document() -> dict[str, Any]:
                 "TrafficTarget": _object(),
                 **lists,
                 "Health": {"type": "object", "properties": {"status": {"type": "string"}}},
+                "Token": {
+                    "type": "object",
+                    "properties": {
+                        key: {"type": "string", "nullable": True}
+                        for key in [
+                            "id",
+                            "name",
+                            "role",
+                            "namespace",
+                            "created",
+                            "expiresAt",
+                            "revokedAt",
+                            "lastUsed",
+                            "token",
+                        ]
+                    },
+                },
+                "TokenList": {
+                    "type": "object",
+                    "properties": {
+                        "kind": {"type": "string"},
+                        "items": {"type": "array", "items": _ref("Token")},
+                    },
+                },
+                "TokenRequest": {
+                    "type": "object",
+                    "required": ["role"],
+                    "properties": {
+                        "role": {"type": "string", "enum": list(ROLES)},
+                        "namespace": {"type": "string"},
+                        "expires": {"type": "string", "example": "30d"},
+                        "name": {"type": "string"},
+                    },
+                },
                 "TrafficBody": {
                     "type": "object",
                     "required": ["traffic"],

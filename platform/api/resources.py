@@ -8,6 +8,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from fnmesh.platform.api.access import scope_of
 from fnmesh.platform.api.deps import deps
 from fnmesh.platform.api.errors import ApiError
 from fnmesh.platform.model import DEFAULT_NAMESPACE, ValidationError, check_name
@@ -47,7 +48,7 @@ def _list(kind: str, items: list[dict[str, Any]], version: int) -> JSONResponse:
 
 
 async def list_all_functions(request: Request) -> JSONResponse:
-    items, version = deps(request).store.list("Function")
+    items, version = deps(request).store.list("Function", scope_of(request))
     return _list("Function", items, version)
 
 

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 
+from fnmesh.platform.api.access import scope_of
 from fnmesh.platform.api.deps import ApiDeps, deps
 from fnmesh.platform.api.errors import ApiError
 from fnmesh.platform.api.resources import _path
@@ -17,6 +18,8 @@ from fnmesh.platform.build import BuildFailed, BundleError
 from fnmesh.platform.deploy import NameMismatch
 from fnmesh.platform.deploy.service import new_build_id
 from fnmesh.platform.model import Manifest, ValidationError
+from fnmesh.platform.model.resources import LABEL_FUNCTION
+from fnmesh.platform.store import NotFound
 
 _END = object()
 
@@ -132,7 +135,25 @@ async def build_log(request: Request) -> Response:
     build = request.path_params["build"]
     if not build.replace("-", "").isalnum():
         raise ApiError(400, f"{build!r} is not a build id")
-    path = deps(request).builder.log_path(build)
-    if not path.exists():
+    api = deps(request)
+    path = api.builder.log_path(build)
+    if not path.exists() or (scope_of(request) is not None and not _builds_of(request, build)):
         raise ApiError(404, f"build {build} not found")
     return PlainTextResponse(path.read_text(errors="replace"))
+
+
+def _builds_of(request: Request, build: str) -> bool:
+    """Whether ``build`` made the URL's function or one of its revisions: build logs
+    live in one folder for every namespace, so a token limited to one namespace reads
+    only the builds recorded there."""
+    namespace, name = _path(request)
+    store = deps(request).store
+    try:
+        function = store.get("Function", namespace, name or "")
+    except NotFound:
+        return False
+    revisions = store.list("Revision", namespace, {LABEL_FUNCTION: name or ""})[0]
+    return any(
+        ((item.get("spec") or {}).get("artifact") or {}).get("build") == build
+        for item in (function, *revisions)
+    )

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Mapping
 
 from fnmesh.platform.cli.client import ApiClient
-from fnmesh.platform.cli.context import find_home, load_context
+from fnmesh.platform.cli.context import find_home, load_context, with_token
 from fnmesh.platform.cli.output import FORMATS
 
 
@@ -39,5 +39,6 @@ def namespace(args: argparse.Namespace) -> str:
 
 
 def connect(args: argparse.Namespace, env: Mapping[str, str]) -> ApiClient:
-    """The API client of the platform in the chosen home; CliError when there is none."""
-    return ApiClient(load_context(find_home(args.home, env)))
+    """The API client of the platform in the chosen home; CliError when there is none.
+    ``$FNMESH_TOKEN``, when set, is sent instead of the context's token."""
+    return ApiClient(with_token(load_context(find_home(args.home, env)), env))

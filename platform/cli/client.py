@@ -188,9 +188,12 @@ class ApiClient:
         except (OSError, http.client.HTTPException):
             raw = b""
         if response.status == 401:
+            why = parse_failure(response.status, response.reason, raw).server_message
+            why = why.removeprefix("the bearer token was refused: ")
             return CliError(
-                f"the token in {self.context.path} was refused: is it from another platform? "
-                "`fn up` writes a fresh one when it starts"
+                f"the token in {self.context.path} was refused: {why}\n"
+                "  ($FNMESH_TOKEN, when set, is sent instead; is it from another platform,"
+                " expired or revoked? `fn up` writes a fresh admin token when it starts)"
             )
         return parse_failure(response.status, response.reason, raw)
 

@@ -1,20 +1,22 @@
 """Which platform the CLI talks to: the home folder and its ``context.json``.
 
 The home is ``--home DIR``, else ``$FNMESH_HOME``, else ``~/.fnmesh``. ``fn up`` writes
-``<home>/context.json`` with the API and gateway URLs and the API token.
+``<home>/context.json`` with the API and gateway URLs and the API token (an admin's);
+``$FNMESH_TOKEN`` replaces that token for one command or shell.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from fnmesh.platform.cli.errors import CliError
 
 CONTEXT_FILE = "context.json"
 HOME_ENV = "FNMESH_HOME"
+TOKEN_ENV = "FNMESH_TOKEN"  # a token to use instead of the context's (e.g. a deployer's)
 DEFAULT_HOME = "~/.fnmesh"
 
 
@@ -64,3 +66,9 @@ def load_context(home: Path) -> Context:
         token=data["token"],
         domain=str(data.get("domain") or "fn.localhost"),
     )
+
+
+def with_token(context: Context, env: Mapping[str, str]) -> Context:
+    """``context`` with ``$FNMESH_TOKEN`` as its token when that is set."""
+    token = env.get(TOKEN_ENV, "").strip()
+    return replace(context, token=token) if token else context

@@ -27,6 +27,7 @@ from fnmesh.platform.cli.commands import (
     rollout,
     stat,
     tap,
+    token,
     traffic,
     up,
 )
@@ -50,6 +51,7 @@ COMMANDS = (
     delete,
     git_remote,
     git_credential,
+    token,
 )
 INTERRUPTED = 130
 

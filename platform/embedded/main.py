@@ -38,6 +38,7 @@ from fnmesh.platform.deploy.service import new_build_id
 from fnmesh.platform.embedded.config import ConfigError, PlatformConfig, load
 from fnmesh.platform.embedded.mesh import EmbeddedMesh, RouteDestinations
 from fnmesh.platform.gateway import Gateway
+from fnmesh.platform.gateway.private import PrivateAccess
 from fnmesh.platform.gateway.table import RouteTable
 from fnmesh.platform.model import Function
 from fnmesh.platform.model.resources import condition
@@ -152,6 +153,7 @@ class EmbeddedPlatform:
             url_for=lambda ns, name: function_url(self.gateway_url, ns, name),
             metrics=self.telemetry,
         )
+        self.tokens = Tokens(self.store)
         self.gateway = Gateway(
             self.routes,
             domain=cfg.gateway.domain,
@@ -162,8 +164,8 @@ class EmbeddedPlatform:
             refused=Refused,
             through_activator=self._through_activator,
             registry=self.metrics,
+            private=PrivateAccess(self.tokens),
         )
-        self.tokens = Tokens(self.store)
         token = self._admin_token()
         self.routes.start()
         await self.routes.synced.wait()
@@ -230,8 +232,9 @@ class EmbeddedPlatform:
         if context.exists():
             with contextlib.suppress(ValueError, OSError):
                 token = json.loads(context.read_text()).get("token")
-                if isinstance(token, str) and self.tokens.verify(token):
-                    return token
+                grant = self.tokens.verify(token) if isinstance(token, str) else None
+                if grant is not None and grant.role == "admin" and grant.namespace is None:
+                    return str(token)  # still the admin token of every namespace
         return self.tokens.mint("admin")
 
     def _write_context(self, token: str) -> None:

@@ -84,7 +84,12 @@ class EmbeddedMesh:
         self.stats_server: HttpServer = await serve(
             self.control, self.host, 0, ssl=self.stats.server_context()
         )
-        self.policy = PolicyWriter(self.store, self.policy_dir, self.authority.trust_domain)
+        self.policy = PolicyWriter(
+            self.store,
+            self.policy_dir,
+            self.authority.trust_domain,
+            gateway=component_identity("gateway"),  # it checks tokens for private functions
+        )
         self.policy.start()
         self.settings = MeshSettings(
             identity_url=f"https://{self.host}:{self.service.port}",

@@ -4,6 +4,9 @@ A revision with no ready replica -- scaled to zero -- or, by its burst capacity,
 little spare capacity goes through ``admission`` first (the activator): the request
 waits there until capacity exists, then continues here with the current replicas.
 
+A private function is served only to a caller whose bearer token may invoke it
+(``private``: 401/403 otherwise); without ``private`` it is not served at all (404).
+
 A traffic tag (``/fn/<name>@<tag>/`` or host ``<tag>-<name>.<ns>.<domain>``) picks its
 revision directly, whatever the weights say.
 
@@ -27,6 +30,7 @@ from typing import Protocol
 from prometheus_client import CollectorRegistry
 
 from fnmesh.platform.gateway.choice import pick_weighted
+from fnmesh.platform.gateway.private import AUTHORIZATION, PrivateAccess
 from fnmesh.platform.gateway.routing import Route, resolve, tag_splits
 from fnmesh.platform.gateway.table import Routes, RouteTable
 from fnmesh.platform.http import HttpServer, Peer, Request, Response, ServerLimits, serve
@@ -68,6 +72,7 @@ class Gateway:
         admission: Admission | None = None,
         refused: type[Exception] = Exception,
         through_activator: Callable[[str, str], bool] = lambda namespace, revision: False,
+        private: PrivateAccess | None = None,
     ) -> None:
         self.table = table
         self.domain = domain.encode()
@@ -79,6 +84,7 @@ class Gateway:
         self.admission = admission
         self.refused = refused
         self.through_activator = through_activator
+        self.private = private  # None: private functions are not served at all (404)
         self.server: HttpServer | None = None
         self._targets: dict[tuple[str, str], tuple[Routes, Target]] = {}
         self._settings: dict[float, Settings] = {}
@@ -102,12 +108,23 @@ class Gateway:
         routes = self.table.get(route.namespace, route.function)
         if routes is None and not route.prefix:
             route, routes = self._by_host_tag(route)
-        if routes is None or routes.visibility != "public":
+        private = routes is not None and routes.visibility != "public"
+        if routes is None or (private and self.private is None):
             return error(
                 404,
                 f"function {route.namespace}/{route.function} not found",
                 function=route.function,
             )
+        if private:
+            assert self.private is not None
+            refused = self.private.check(
+                route.namespace, route.function, request.header(AUTHORIZATION)
+            )
+            if refused is not None:
+                reply = error(refused[0], refused[1], function=route.function)
+                if refused[0] == 401:
+                    reply.headers.append((b"www-authenticate", b'Bearer realm="fnmesh"'))
+                return reply
         if route.tag is not None:
             revision = routes.tags.get(route.tag)
             if revision is None:
@@ -129,7 +146,7 @@ class Gateway:
         upstream = Request(
             method=request.method,
             target=route.target,
-            headers=self._headers(request, peer, route),
+            headers=self._headers(request, peer, route, private),
             body=request.body,
         )
         if self.admission is not None and (
@@ -187,7 +204,9 @@ class Gateway:
         return settings
 
     @staticmethod
-    def _headers(request: Request, peer: Peer, route: Route) -> list[tuple[bytes, bytes]]:
+    def _headers(
+        request: Request, peer: Peer, route: Route, private: bool = False
+    ) -> list[tuple[bytes, bytes]]:
         headers: list[tuple[bytes, bytes]] = []
         forwarded: bytes | None = None
         request_id: bytes | None = None
@@ -196,6 +215,8 @@ class Gateway:
             if name == b"x-forwarded-for":
                 forwarded = forwarded or header[1]
                 continue
+            if private and name == AUTHORIZATION:
+                continue  # the platform's token: never handed to function code
             if name == b"x-request-id":
                 request_id = header[1]
             headers.append(header)

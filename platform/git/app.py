@@ -10,6 +10,8 @@ Routes (below the mount):
 where ``<repo>`` is ``NAME.git`` or ``NAMESPACE/NAME.git``, optionally followed by the
 sub-folder that holds ``fn.yaml``. Every git route needs HTTP basic auth whose password is
 an API token (any user name); git asks its credential helper for it after the first 401.
+A push needs a token that may write ``source`` in the repository's namespace (deployer,
+admin); a fetch or clone one that may read it (the same roles: source is not a viewer's).
 A push holds its function's lock for the whole receive-pack run, so pushes to one function
 take turns; its request body is limited to ``max_push_bytes``.
 """
@@ -37,6 +39,7 @@ from fnmesh.platform.git.refs import RefUpdate
 from fnmesh.platform.git.repos import check_quarantine, clean_env
 from fnmesh.platform.git.service import GitService, service_for
 from fnmesh.platform.git.urls import SERVICES, GitRequestPath, PathError, parse_request_path
+from fnmesh.platform.model.access import Grant, decide
 
 log = logging.getLogger("fnmesh.git")
 HOOK_PATH = "/-/pre-receive"
@@ -91,19 +94,27 @@ class GitApp:
             await plain(send, 404, str(error))
             return
         headers = headers_of(scope)
-        user = self.authenticate(service, headers)
-        if user is None:
+        grant = self.authenticate(service, headers)
+        if not isinstance(grant, Grant):
             await plain(
                 send,
                 401,
-                "authentication required: use the platform's API token as the password "
+                f"authentication required: {grant}; use an API token as the password "
                 "(`fn git-remote NAME` sets up git's credential helper)",
                 [(b"www-authenticate", REALM.encode())],
             )
             return
+        user = grant.id
         wanted = (method, request.endpoint)
+        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        pushing = wanted == ("POST", "git-receive-pack") or (
+            wanted == ("GET", "info/refs") and query.get("service") == ["git-receive-pack"]
+        )
+        denial = decide(grant, "source", "write" if pushing else "read", request.repo.namespace)
+        if denial is not None:
+            await plain(send, 403, denial.message)
+            return
         if wanted == ("GET", "info/refs"):
-            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
             service_name = query.get("service", [""])[0]
             if service_name not in SERVICES:
                 await plain(
@@ -120,11 +131,12 @@ class GitApp:
         else:
             await plain(send, 405, f"{method} is not allowed on {request.endpoint}")
 
-    def authenticate(self, service: GitService, headers: dict[str, str]) -> str | None:
+    def authenticate(self, service: GitService, headers: dict[str, str]) -> Grant | str:
+        """The token's grant, or why there is none."""
         password = basic_password(headers.get("authorization", ""))
         if password is None:
-            return None
-        return service.tokens.verify(password)
+            return "no token was sent"
+        return service.tokens.authenticate(password)
 
     async def serve(
         self,

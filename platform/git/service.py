@@ -20,13 +20,14 @@ from typing import Any, Protocol
 from fnmesh.platform.git.gate import ArtifactBuilder, Deployer, Push, PushGate
 from fnmesh.platform.git.preview_revisions import PreviewStore
 from fnmesh.platform.git.repos import Repositories
+from fnmesh.platform.model.access import Grant
 
 READY_TIMEOUT = 120.0
 
 
 class TokenCheck(Protocol):
-    def verify(self, secret: str) -> str | None:
-        """The token's name when ``secret`` is a valid API token."""
+    def authenticate(self, secret: str) -> Grant | str:
+        """The token's grant when ``secret`` is a valid API token, else why not."""
         ...
 
 

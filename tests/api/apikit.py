@@ -36,16 +36,22 @@ class Api:
     token: str
     store: SqliteStore
     session: aiohttp.ClientSession
+    tokens: Tokens
 
     async def call(self, method: str, path: str, body: Any = None, **query: str) -> tuple[int, Any]:
+        return await self.raw(method, NS + path, body, **query)
+
+    async def raw(
+        self, method: str, path: str, body: Any = None, token: str | None = None, **query: str
+    ) -> tuple[int, Any]:
+        """``method path`` (from the API's root) with ``token`` (default: the admin's)."""
+        headers = {"Authorization": f"Bearer {token or self.token}"} if token != "" else {}
         async with self.session.request(
-            method,
-            self.url + NS + path,
-            json=body,
-            params=query,
-            headers={"Authorization": f"Bearer {self.token}"},
+            method, self.url + path, json=body, params=query, headers=headers
         ) as response:
-            return response.status, await response.json()
+            if response.content_type == "application/json":
+                return response.status, await response.json()
+            return response.status, await response.text()
 
     def function(self, name: str = "hello") -> Function:
         return Function.from_dict(self.store.get("Function", "default", name))
@@ -67,11 +73,14 @@ class Api:
 
 
 @asynccontextmanager
-async def running_api(home: Path, *, controller: bool = True) -> AsyncIterator[Api]:
+async def running_api(
+    home: Path, *, controller: bool = True, clock: Callable[[], float] = time.time
+) -> AsyncIterator[Api]:
+    """The API on a real store; ``clock`` is the wall clock tokens expire by."""
     store = SqliteStore(home / "state.db")
     limits = BuildLimits()
     builder = Builder(home / "build", limits=limits)
-    tokens = Tokens(store)
+    tokens = Tokens(store, clock=clock)
     token = tokens.mint("admin")
     app = build_app(
         ApiDeps(
@@ -103,7 +112,7 @@ async def running_api(home: Path, *, controller: bool = True) -> AsyncIterator[A
             if task.done():
                 task.result()
             await asyncio.sleep(0.01)
-        yield Api(url, token, store, session)
+        yield Api(url, token, store, session, tokens)
     finally:
         await session.close()
         server.should_exit = True

@@ -36,8 +36,8 @@ def test_a_function_calls_a_private_one_it_is_allowed_to(
     platform.fn("deploy", str(callee), check=True)
     platform.fn("deploy", str(caller), check=True)
 
-    # private: not reachable through the gateway
-    assert platform.invoke("/fn/inventory/").status == 404
+    # private: not reachable through the gateway without a token that may invoke it
+    assert platform.invoke("/fn/inventory/").status == 401
     # no TrafficTarget yet: the callee's proxy refuses the caller's identity
     denied = platform.invoke("/fn/shop/").json()
     assert denied["status"] == 403, denied

@@ -61,8 +61,16 @@ def free_port() -> int:
 class Prometheus:
     """``prometheus`` scraping, for each job, its ``targets`` (``host:port``) at /metrics."""
 
-    def __init__(self, folder: Path, jobs: dict[str, list[str]], interval: str = "500ms") -> None:
+    def __init__(
+        self,
+        folder: Path,
+        jobs: dict[str, list[str]],
+        interval: str = "500ms",
+        tokens: dict[str, str] | None = None,
+    ) -> None:
+        """``tokens``: the bearer token a job's scrapes send (the platform's needs one)."""
         folder.mkdir()
+        tokens = tokens or {}
         self.url = f"http://127.0.0.1:{free_port()}"
         config = {
             "global": {"scrape_interval": interval, "scrape_timeout": interval},
@@ -71,6 +79,11 @@ class Prometheus:
                     "job_name": job,
                     "metrics_path": "/metrics",
                     "static_configs": [{"targets": targets}],
+                    **(
+                        {"authorization": {"type": "Bearer", "credentials": tokens[job]}}
+                        if job in tokens
+                        else {}
+                    ),
                 }
                 for job, targets in jobs.items()
             ],
@@ -143,6 +156,18 @@ def metrics_targets(platform: Platform, function: str) -> list[str]:
     return [p.netloc for p in parts]
 
 
+def create_viewer(platform: Platform) -> str:
+    """A viewer token, as a Prometheus scrape job of the platform's /metrics would hold."""
+    reply = http(
+        "POST",
+        platform.api + "/apis/fnmesh.dev/v1alpha1/tokens",
+        json.dumps({"role": "viewer", "name": "prometheus"}).encode(),
+        {**platform.auth, "Content-Type": "application/json"},
+    )
+    assert reply.status == 201, reply
+    return str(reply.json()["token"])
+
+
 def send_mix(platform: Platform, ok: int, failed: int) -> dict[int, int]:
     """``ok`` requests that succeed and ``failed`` that answer 500, interleaved so that no
     two failures follow each other (the gateway's failure accrual stays out of it);
@@ -174,7 +199,8 @@ def test_linkerds_success_rate_query_matches_the_responses_sent(
     assert len(proxies) == 1
     gateway = urllib.parse.urlsplit(platform.api).netloc  # the platform's own /metrics
     jobs = {"proxies": proxies, "platform": [gateway]}
-    prometheus = Prometheus(tmp_path / "prometheus", jobs)
+    viewer = create_viewer(platform)
+    prometheus = Prometheus(tmp_path / "prometheus", jobs, tokens={"platform": viewer})
     started.append(prometheus)
     wait_for(
         "prometheus to scrape both series on both sides",

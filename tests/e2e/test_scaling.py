@@ -84,7 +84,7 @@ def ready(platform: Platform, revision: str) -> int:
 
 def metrics(platform: Platform, revision: str) -> dict[tuple[str, str], float]:
     """``(sample name, direction)`` -> value of the platform's metrics for ``revision``."""
-    reply = http("GET", platform.api + "/metrics")  # no token: scrapers have none
+    reply = http("GET", platform.api + "/metrics", headers=platform.auth)
     assert reply.status == 200, reply
     assert reply.headers["content-type"].startswith("text/plain")
     found: dict[tuple[str, str], float] = {}

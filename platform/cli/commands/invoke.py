@@ -10,7 +10,7 @@ from pathlib import Path
 
 from fnmesh.platform.cli.arguments import add_home, add_namespace, namespace
 from fnmesh.platform.cli.client import send
-from fnmesh.platform.cli.context import find_home, load_context
+from fnmesh.platform.cli.context import find_home, load_context, with_token
 from fnmesh.platform.cli.errors import CliError, UsageError
 from fnmesh.platform.cli.views import invocation_url
 
@@ -45,6 +45,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     parser.add_argument(
         "-i", "--include", action="store_true", help="print the status line and headers too"
+    )
+    parser.add_argument(
+        "--auth",
+        action="store_true",
+        help="send the API token ($FNMESH_TOKEN, else the context's) to call a private "
+        "function; a public function would receive it, so send it only to private ones",
     )
     parser.set_defaults(run=run)
 
@@ -102,9 +108,11 @@ def write_body(body: bytes) -> None:
 
 
 def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
-    context = load_context(find_home(args.home, env))
+    context = with_token(load_context(find_home(args.home, env)), env)
     body = body_of(args)
     headers = parse_headers(args.header)
+    if args.auth:
+        headers["Authorization"] = f"Bearer {context.token}"
     method = (args.method or ("POST" if body is not None else "GET")).upper()
     url = target(context.gateway, args.name, namespace(args), args.path)
     with send(

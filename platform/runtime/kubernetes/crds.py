@@ -224,7 +224,15 @@ def token_crd() -> dict[str, Any]:
                 "pattern": "^[0-9a-f]{64}$",
                 "description": "SHA-256 of the token, hex",
             },
-            "role": {"type": "string", "description": "what the token may do, e.g. admin"},
+            "role": {
+                "type": "string",
+                "enum": ["admin", "deployer", "viewer", "invoker"],
+                "description": "what the token may do",
+            },
+            "namespace": {"type": "string", "description": "the one namespace it may act in"},
+            "expiresAt": {"type": "string", "description": "RFC 3339; absent: never"},
+            "revokedAt": {"type": "string", "description": "RFC 3339; absent: valid"},
+            "description": {"type": "string", "description": "a name people gave it"},
         },
     }
     status = {"type": "object", "x-kubernetes-preserve-unknown-fields": True}

@@ -3,7 +3,9 @@
 A function's policy is ``{"public": <visibility is public>, "allow": [identities]}``: a
 public function takes the gateway and the activator (the proxy knows their identities);
 ``allow`` adds the sources of every SMI TrafficTarget (``access.smi-spec.io``) whose
-destination is the function's service account. ``policy_for`` decides (pure);
+destination is the function's service account, and, for a private function, ``gateway``
+when given: that gateway serves private functions only to callers with a token that may
+invoke them. ``policy_for`` decides (pure);
 ``PolicyWriter`` follows the store and writes one file per function, atomically, under
 the platform home.
 """
@@ -25,7 +27,10 @@ log = logging.getLogger("fnmesh.runtime")
 
 
 def policy_for(
-    function: dict[str, Any], targets: list[dict[str, Any]], trust_domain: str
+    function: dict[str, Any],
+    targets: list[dict[str, Any]],
+    trust_domain: str,
+    gateway: str | None = None,
 ) -> dict[str, Any]:
     meta, spec = function["metadata"], function.get("spec") or {}
     namespace = meta.get("namespace", "default")
@@ -44,12 +49,18 @@ def policy_for(
             source_namespace = source.get("namespace") or target["metadata"].get("namespace")
             with contextlib.suppress(ValueError):
                 allow.add(identity_name(source["name"], source_namespace, trust_domain))
-    return {"public": spec.get("visibility", "public") == "public", "allow": sorted(allow)}
+    public = spec.get("visibility", "public") == "public"
+    if not public and gateway:
+        allow.add(gateway)
+    return {"public": public, "allow": sorted(allow)}
 
 
 class PolicyWriter:
-    def __init__(self, store: Store, directory: Path, trust_domain: str) -> None:
+    def __init__(
+        self, store: Store, directory: Path, trust_domain: str, gateway: str | None = None
+    ) -> None:
         self.store = store
+        self.gateway = gateway
         self.directory = directory
         self.trust_domain = trust_domain
         self._task: asyncio.Task[None] | None = None
@@ -97,7 +108,7 @@ class PolicyWriter:
     def _write(self, function: dict[str, Any], targets: list[dict[str, Any]]) -> None:
         meta = function["metadata"]
         path = self.path(meta.get("namespace", "default"), meta["name"])
-        document = policy_for(function, targets, self.trust_domain)
+        document = policy_for(function, targets, self.trust_domain, self.gateway)
         text = json.dumps(document, indent=2) + "\n"
         with contextlib.suppress(FileNotFoundError):
             if path.read_text() == text:
