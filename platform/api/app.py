@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from fnmesh.platform.api import logs, metrics, observe, resources, rollouts, source
+from fnmesh.platform.api import logs, metrics, observe, resources, rollouts, secrets, source
 from fnmesh.platform.api.auth import BearerAuth
 from fnmesh.platform.api.deps import ApiDeps
 from fnmesh.platform.api.errors import ApiError, failure
@@ -49,6 +49,11 @@ ROUTES = [
     Route(NS + "/functions/{name}/traffic", rollouts.set_traffic, methods=["PUT"]),
     Route(NS + "/functions/{name}/rollback", rollouts.rollback, methods=["POST"]),
     Route(NS + "/functions/{name}/promote", rollouts.promote, methods=["POST"]),
+    Route(NS + "/secrets", secrets.list_secrets, methods=["GET"]),
+    Route(NS + "/secrets", secrets.create_secret, methods=["POST"]),
+    Route(NS + "/secrets/{name}", secrets.get_secret, methods=["GET"]),
+    Route(NS + "/secrets/{name}", secrets.replace_secret, methods=["PUT"]),
+    Route(NS + "/secrets/{name}", secrets.delete_secret, methods=["DELETE"]),
     Route(NS + "/revisions", resources.list_revisions, methods=["GET"]),
     Route(NS + "/revisions/{name}", resources.get_revision, methods=["GET"]),
     Route(NS + "/trafficsplits/{name}", resources.get_traffic_split, methods=["GET"]),

@@ -25,6 +25,7 @@ from fnmesh.platform.cli.commands import (
     revisions,
     rollback,
     rollout,
+    secret,
     stat,
     tap,
     traffic,
@@ -48,6 +49,7 @@ COMMANDS = (
     tap,
     build_log,
     delete,
+    secret,
     git_remote,
     git_credential,
 )

@@ -42,7 +42,8 @@ from fnmesh.platform.gateway.table import RouteTable
 from fnmesh.platform.model import Function
 from fnmesh.platform.model.resources import condition
 from fnmesh.platform.runtime.local import LocalRuntime, LogBook
-from fnmesh.platform.store import SqliteStore
+from fnmesh.platform.store import SqliteSecrets, SqliteStore
+from fnmesh.platform.store.sealing import Sealer
 from fnmesh.platform.telemetry.hub import TelemetryHub
 
 log = logging.getLogger("fnmesh")
@@ -102,6 +103,7 @@ class EmbeddedPlatform:
         cfg.home.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._lock = lock_home(cfg.home)
         self.store = SqliteStore(cfg.state_db)
+        self.secrets = SqliteSecrets(cfg.state_db, Sealer.from_key_file(cfg.secrets_key_file))
         self._forget_replicas()
         limits = BuildLimits(
             max_bundle_bytes=cfg.build.max_bundle_bytes,
@@ -109,7 +111,7 @@ class EmbeddedPlatform:
             max_files=cfg.build.max_files,
         )
         self.builder = Builder(cfg.build_root, limits=limits)
-        self.deploy = DeployService(self.store, self.builder, limits)
+        self.deploy = DeployService(self.store, self.builder, limits, self.secrets)
         self.logbook = LogBook(cfg.logs_dir, max_bytes=cfg.runtime.log_max_bytes)
         self.telemetry = TelemetryHub()
         self.mesh = EmbeddedMesh(cfg.home, cfg.listen.host, self.store, self.telemetry)
@@ -125,6 +127,7 @@ class EmbeddedPlatform:
             host=cfg.listen.host,
             mesh=mesh_settings,
             registry=self.metrics,
+            secrets=self.secrets,
         )
         gateway_sock = listen(cfg.listen.host, cfg.listen.gateway_port)
         api_sock = listen(cfg.listen.host, cfg.listen.api_port)
@@ -173,6 +176,7 @@ class EmbeddedPlatform:
                 max_bundle_bytes=cfg.build.max_bundle_bytes,
                 telemetry=self.telemetry,
                 metrics=self.metrics,
+                secrets=self.secrets,
             )
         )
         self.uvicorn = uvicorn.Server(
@@ -235,6 +239,7 @@ class EmbeddedPlatform:
         await self.routes.close()
         await self.runtime.close()
         await self.mesh.close()
+        self.secrets.close()
         self.store.close()
         self._lock.close()
 

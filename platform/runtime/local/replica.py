@@ -16,7 +16,7 @@ import json
 import secrets
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +47,8 @@ class LaunchSpec:
     drain_timeout: float = 30.0
     timeout: float = 30.0
     service_account: str | None = None
+    # secret name -> key -> value, to become /var/run/secrets/fnmesh/<name>/<key>
+    secrets: Mapping[str, Mapping[str, bytes]] = field(default_factory=dict, repr=False)
 
 
 class ReplicaFailed(Exception):
