@@ -7,7 +7,11 @@ from typing import Any
 
 from fnmesh.platform.model.names import MAX_TAG, check_name
 from fnmesh.platform.model.schema import Field
-from fnmesh.platform.model.secrets import MAX_SECRET_NAME, check_secret_names
+from fnmesh.platform.model.secrets import (
+    MAX_SECRET_NAME,
+    check_secret_name,
+    check_secret_names,
+)
 
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _HANDLER = re.compile(rf"^{_IDENT}(\.{_IDENT})*:{_IDENT}(\.{_IDENT})*$")
@@ -145,7 +149,10 @@ SPEC_FIELDS: dict[str, Field] = {
         "list",
         "secrets the function may read, by name: files /var/run/secrets/fnmesh/<name>/<key>",
         items=Field(
-            "string", "a secret's name (`fn secret list` shows them)", max_length=MAX_SECRET_NAME
+            "string",
+            "a secret's name (`fn secret list` shows them)",
+            max_length=MAX_SECRET_NAME,
+            check=check_secret_name,
         ),
         check=check_secret_names,
     ),
