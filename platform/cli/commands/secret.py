@@ -94,15 +94,21 @@ def collect(
 ) -> dict[str, bytes]:
     """The secret's keys and values from the options; UsageError names every problem."""
     from fnmesh.platform.model.errors import Problems
-    from fnmesh.platform.model.secrets import MAX_KEY_BYTES, check_secret_data
+    from fnmesh.platform.model.secrets import MAX_KEY_BYTES, check_secret_data, check_secret_key
 
     problems = Problems()
     data: dict[str, bytes] = {}
+    origin: dict[str, str] = {}  # key -> the option that gave it, to name it in errors
 
     def add(option: str, key: str, value: bytes) -> None:
-        if key in data:
-            problems.add(option, f"key {key!r} is given twice; give each key once")
-        data[key] = value
+        problem = check_secret_key(key)
+        if problem:
+            problems.add(f"{option} {key}", problem)
+        elif key in data:
+            problems.add(f"{option} {key}", f"key {key!r} is given twice; give each key once")
+        else:
+            data[key] = value
+            origin[key] = f"{option} {key}"
 
     for item in literals:
         key, equals, value = item.partition("=")
@@ -125,8 +131,11 @@ def collect(
             problems.add(f"--from-file {key}", f"cannot read {path}: {error.strerror}")
     if not literals and not files:
         problems.add("--from-literal", "give at least one --from-literal KEY=VALUE or --from-file")
-    else:
-        check_secret_data(data, problems, "key")
+    elif data:
+        sizes = Problems()
+        check_secret_data(data, sizes, "key")
+        for error in sizes.errors:  # "key.NAME" -> the option that gave NAME
+            problems.add(origin.get(error.path.removeprefix("key."), "secret"), error.message)
     if problems.errors:
         raise UsageError(
             "the secret was not created:\n" + "\n".join(f"  {e}" for e in problems.errors)
