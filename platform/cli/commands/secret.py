@@ -134,8 +134,8 @@ def collect(
     elif data:
         sizes = Problems()
         check_secret_data(data, sizes, "key")
-        for error in sizes.errors:  # "key.NAME" -> the option that gave NAME
-            problems.add(origin.get(error.path.removeprefix("key."), "secret"), error.message)
+        for found in sizes.errors:  # "key.NAME" -> the option that gave NAME
+            problems.add(origin.get(found.path.removeprefix("key."), "secret"), found.message)
     if problems.errors:
         raise UsageError(
             "the secret was not created:\n" + "\n".join(f"  {e}" for e in problems.errors)
