@@ -10,7 +10,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route
 
-from fnmesh.platform.api import logs, metrics, observe, resources, rollouts, source, tokens
+from fnmesh.platform.api import (
+    logs,
+    metrics,
+    observe,
+    resources,
+    rollouts,
+    secrets,
+    source,
+    tokens,
+)
 from fnmesh.platform.api.access import Endpoint, needs
 from fnmesh.platform.api.auth import BearerAuth
 from fnmesh.platform.api.deps import ApiDeps
@@ -76,7 +85,11 @@ ROUTES = [
         "DELETE",
         ("traffic", WRITE),
     ),
-    # secrets: routes go here as ("secrets", READ) for names and ("secrets", WRITE)
+    route(NS + "/secrets", secrets.list_secrets, "GET", ("secrets", READ)),
+    route(NS + "/secrets", secrets.create_secret, "POST", ("secrets", WRITE)),
+    route(NS + "/secrets/{name}", secrets.get_secret, "GET", ("secrets", READ)),
+    route(NS + "/secrets/{name}", secrets.replace_secret, "PUT", ("secrets", WRITE)),
+    route(NS + "/secrets/{name}", secrets.delete_secret, "DELETE", ("secrets", WRITE)),
     route(TOKENS, tokens.list_tokens, "GET", ("tokens", READ)),
     route(TOKENS, tokens.create_token, "POST", ("tokens", WRITE)),
     route(TOKENS + "/{id}", tokens.revoke_token, "DELETE", ("tokens", WRITE)),

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from fnmesh.platform.api.auth import Tokens
 from fnmesh.platform.build import Builder
 from fnmesh.platform.deploy import DeployService
-from fnmesh.platform.store import Store
+from fnmesh.platform.store import SecretStore, Store
 from fnmesh.platform.telemetry.tap import TapSessions
 from fnmesh.platform.telemetry.windows import Golden
 
@@ -44,6 +44,7 @@ class ApiDeps:
     max_bundle_bytes: int
     telemetry: Telemetry | None = None
     metrics: CollectorRegistry | None = None  # the platform's own, served at GET /metrics
+    secrets: SecretStore | None = None  # where function secrets live (values never leave)
 
 
 def deps(request: Request) -> ApiDeps:

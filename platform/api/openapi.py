@@ -77,6 +77,11 @@ _OPERATIONS: list[tuple[str, str, str, str | None, str]] = [
         None,
         "Function",
     ),
+    (NS + "/secrets", "get", "List secrets: names and keys, never values", None, "SecretList"),
+    (NS + "/secrets", "post", "Create a secret", "SecretBody", "SecretInfo"),
+    (NS + "/secrets/{name}", "get", "Read a secret's keys (never its values)", None, "SecretInfo"),
+    (NS + "/secrets/{name}", "put", "Create or replace a secret", "SecretBody", "SecretInfo"),
+    (NS + "/secrets/{name}", "delete", "Delete a secret no function lists", None, "SecretInfo"),
     (NS + "/revisions", "get", "List revisions (filter: ?function=NAME)", None, "RevisionList"),
     (NS + "/revisions/{name}", "get", "Read a revision", None, "Revision"),
     (
@@ -192,6 +197,13 @@ def document() -> dict[str, Any]:
         }
         for kind in ("Function", "Revision", "TrafficTarget")
     }
+    lists["SecretList"] = {
+        "type": "object",
+        "properties": {
+            "kind": {"type": "string"},
+            "items": {"type": "array", "items": _ref("SecretInfo")},
+        },
+    }
     return {
         "openapi": "3.0.3",
         "info": {"title": "fnmesh API", "version": "v1alpha1"},
@@ -237,6 +249,27 @@ def document() -> dict[str, Any]:
                         "namespace": {"type": "string"},
                         "expires": {"type": "string", "example": "30d"},
                         "name": {"type": "string"},
+                    },
+                },
+                "SecretBody": {
+                    "type": "object",
+                    "required": ["metadata", "data"],
+                    "properties": {
+                        "metadata": {"type": "object", "properties": {"name": {"type": "string"}}},
+                        "type": {"type": "string", "enum": ["Opaque"]},
+                        "data": {
+                            "type": "object",
+                            "description": "each key's value, base64-encoded",
+                            "additionalProperties": {"type": "string", "format": "byte"},
+                        },
+                    },
+                },
+                "SecretInfo": {
+                    "type": "object",
+                    "properties": {
+                        "metadata": {"type": "object"},
+                        "keys": {"type": "array", "items": {"type": "string"}},
+                        "updated": {"type": "string"},
                     },
                 },
                 "TrafficBody": {

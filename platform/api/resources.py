@@ -15,6 +15,7 @@ from fnmesh.platform.model import DEFAULT_NAMESPACE, ValidationError, check_name
 from fnmesh.platform.model.errors import FieldError
 from fnmesh.platform.model.manifest import parse_function
 from fnmesh.platform.model.resources import API_VERSION, LABEL_FUNCTION
+from fnmesh.platform.store.secrets import missing_references
 
 
 def _path(request: Request) -> tuple[str, str | None]:
@@ -62,6 +63,7 @@ async def create_function(request: Request) -> JSONResponse:
     namespace, _ = _path(request)
     function = _parse(await _body(request), None, namespace)
     body = function.to_dict()
+    check_references(request, body["spec"], namespace)
     body["metadata"].pop("resourceVersion", None)
     return JSONResponse(deps(request).store.create(body), status_code=201)
 
@@ -78,6 +80,7 @@ async def replace_function(request: Request) -> JSONResponse:
     store = deps(request).store
     current = store.get("Function", namespace, name or "")
     body = function.to_dict()
+    check_references(request, body["spec"], namespace)
     if function.spec.artifact is None and (current.get("spec") or {}).get("artifact"):
         body["spec"]["artifact"] = current["spec"]["artifact"]  # keep the deployed code
     body["metadata"].setdefault("resourceVersion", current["metadata"]["resourceVersion"])
@@ -112,6 +115,20 @@ def _parse(data: Any, name: str | None, namespace: str) -> Any:
         return parse_function(data, name=name, namespace=namespace)
     except ValidationError as error:
         raise ApiError(422, error.render(), error.errors) from None
+
+
+def check_references(request: Request, spec: dict[str, Any], namespace: str) -> None:
+    """Refuse a Function whose spec names a secret, or a key of one, the namespace lacks."""
+    missing = missing_references(
+        deps(request).secrets,
+        namespace,
+        list(spec.get("secrets") or []),
+        dict(spec.get("secretEnv") or {}),
+        prefix="spec.",
+    )
+    if missing:
+        message = "the Function names secrets that are missing: "
+        raise ApiError(422, message + "; ".join(str(e) for e in missing), missing)
 
 
 ACCESS_API_VERSION = "access.smi-spec.io/v1alpha3"

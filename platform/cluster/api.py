@@ -48,6 +48,7 @@ from fnmesh.platform.mesh.identity.tokenreview import KubernetesTokenReviews
 from fnmesh.platform.model.errors import ValidationError
 from fnmesh.platform.store import NotFound, Store, StoreError
 from fnmesh.platform.store.kubernetes import KubeClient
+from fnmesh.platform.store.kubernetes_secrets import KubernetesSecrets
 
 log = logging.getLogger("fnmesh.cluster.api")
 ADMIN_TOKEN = "admin"
@@ -122,13 +123,15 @@ class ClusterApi:
     def app(self) -> ASGIApp:
         """The ASGI app of the HTTP port: the API, and the artifact service when enabled."""
         data = self.settings.data_dir
+        secrets = KubernetesSecrets(self.client)
         deps = ApiDeps(
             store=self.store,
             tokens=Tokens(self.store),
-            deploy=DeployService(self.store, self.builder, self.limits),
+            deploy=DeployService(self.store, self.builder, self.limits, secrets),
             builder=self.builder,
             logbook=PodLogs(self.client),
             max_bundle_bytes=self.limits.max_bundle_bytes,
+            secrets=secrets,
         )
         api = build_app(deps)
         if not self.with_artifacts:

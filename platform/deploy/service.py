@@ -12,7 +12,8 @@ from fnmesh.platform.build import Builder, BuildLimits, BuildResult, check_bundl
 from fnmesh.platform.model import Artifact, Function, FunctionSpec, Manifest, parse_manifest
 from fnmesh.platform.model.errors import FieldError, ValidationError
 from fnmesh.platform.model.manifest import MANIFEST_FILE
-from fnmesh.platform.store import Conflict, NotFound, Store
+from fnmesh.platform.store import Conflict, NotFound, SecretStore, Store
+from fnmesh.platform.store.secrets import missing_references
 
 LogSink = Callable[[str], Awaitable[None]]
 
@@ -33,15 +34,24 @@ def new_build_id() -> str:
 
 
 class DeployService:
-    def __init__(self, store: Store, builder: Builder, limits: BuildLimits) -> None:
+    def __init__(
+        self,
+        store: Store,
+        builder: Builder,
+        limits: BuildLimits,
+        secrets: SecretStore | None = None,
+    ) -> None:
         self.store = store
         self.builder = builder
         self.limits = limits
+        self.secrets = secrets
 
     def prepare(self, namespace: str, name: str | None, bundle: bytes) -> Manifest:
         """Check the bundle and its ``fn.yaml`` before anything is built or written.
 
-        Raises BundleError, ValidationError or NameMismatch, each naming what to fix.
+        Raises BundleError, ValidationError or NameMismatch, each naming what to fix; a
+        secret (or a key of one) that ``fn.yaml`` names and the namespace lacks is refused
+        here, before the build.
         """
         check_bundle(bundle, self.limits)
         text = read_member(bundle, MANIFEST_FILE, self.limits)
@@ -64,6 +74,12 @@ class DeployService:
             )
         if manifest.namespace != namespace:
             manifest = replace(manifest, namespace=namespace)
+        spec = manifest.spec
+        missing = missing_references(
+            self.secrets, manifest.namespace, spec.secrets, spec.secret_env
+        )
+        if missing:
+            raise ValidationError(missing, MANIFEST_FILE)
         return manifest
 
     async def deploy(

@@ -66,6 +66,11 @@ class PlatformConfig:
         return self.home / "logs"
 
     @property
+    def secrets_key_file(self) -> Path:
+        """The key sealing function secrets: beside the store, never inside it."""
+        return self.home / "keys" / "secrets.key"
+
+    @property
     def context_file(self) -> Path:
         return self.home / "context.json"
 

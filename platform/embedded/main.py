@@ -46,7 +46,8 @@ from fnmesh.platform.runtime.local import LocalRuntime, LogBook
 from fnmesh.platform.runtime.local.sandboxing import RUNTIME_PACKAGES, Sandboxing
 from fnmesh.platform.sandbox.host import read_host, unavailable
 from fnmesh.platform.sandbox.uids import UidBook
-from fnmesh.platform.store import SqliteStore
+from fnmesh.platform.store import SqliteSecrets, SqliteStore
+from fnmesh.platform.store.sealing import Sealer
 from fnmesh.platform.telemetry.hub import TelemetryHub
 
 log = logging.getLogger("fnmesh")
@@ -111,6 +112,7 @@ class EmbeddedPlatform:
         self._lock = lock_home(cfg.home)
         sandboxing = self._sandboxing()
         self.store = SqliteStore(cfg.state_db)
+        self.secrets = SqliteSecrets(cfg.state_db, Sealer.from_key_file(cfg.secrets_key_file))
         self._forget_replicas()
         limits = BuildLimits(
             max_bundle_bytes=cfg.build.max_bundle_bytes,
@@ -118,7 +120,7 @@ class EmbeddedPlatform:
             max_files=cfg.build.max_files,
         )
         self.builder = Builder(cfg.build_root, limits=limits)
-        self.deploy = DeployService(self.store, self.builder, limits)
+        self.deploy = DeployService(self.store, self.builder, limits, self.secrets)
         self.logbook = LogBook(cfg.logs_dir, max_bytes=cfg.runtime.log_max_bytes)
         self.telemetry = TelemetryHub()
         self.mesh = EmbeddedMesh(cfg.home, cfg.listen.host, self.store, self.telemetry)
@@ -135,6 +137,7 @@ class EmbeddedPlatform:
             mesh=mesh_settings,
             registry=self.metrics,
             sandboxing=sandboxing,
+            secrets=self.secrets,
         )
         gateway_sock = listen(cfg.listen.host, cfg.listen.gateway_port)
         api_sock = listen(cfg.listen.host, cfg.listen.api_port)
@@ -184,6 +187,7 @@ class EmbeddedPlatform:
                 max_bundle_bytes=cfg.build.max_bundle_bytes,
                 telemetry=self.telemetry,
                 metrics=self.metrics,
+                secrets=self.secrets,
             )
         )
         self.uvicorn = uvicorn.Server(
@@ -263,6 +267,7 @@ class EmbeddedPlatform:
         await self.routes.close()
         await self.runtime.close()
         await self.mesh.close()
+        self.secrets.close()
         self.store.close()
         self._lock.close()
 

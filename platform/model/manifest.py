@@ -16,6 +16,7 @@ from fnmesh.platform.model.names import (
 )
 from fnmesh.platform.model.resources import API_VERSION, Function, FunctionSpec, ObjectMeta
 from fnmesh.platform.model.schema import check
+from fnmesh.platform.model.secrets import check_secret_env
 from fnmesh.platform.model.spec_schema import SPEC_FIELDS
 from fnmesh.platform.model.wire import from_wire
 
@@ -124,6 +125,13 @@ def _identity(data: dict[str, Any], prefix: str, problems: Problems) -> tuple[st
 
 
 def _cross_checks(spec: dict[str, Any], prefix: str, problems: Problems) -> None:
+    check_secret_env(
+        spec.get("secretEnv") or {},
+        spec.get("secrets") or [],
+        spec.get("env") or {},
+        f"{prefix}secretEnv",
+        problems,
+    )
     scale = spec.get("scale") or {}
     low, high = scale.get("min", 0), scale.get("max", 0)
     if high and low > high:

@@ -102,6 +102,8 @@ class FunctionSpec:
     rollout: RolloutSpec = field(default_factory=RolloutSpec)
     artifact: Artifact | None = None
     traffic: list[TrafficTarget] = field(default_factory=list)
+    secrets: list[str] = field(default_factory=list)  # names only, never values
+    secret_env: dict[str, str] = field(default_factory=dict)  # VAR -> "<secret>/<key>"
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,6 +188,8 @@ class RevisionSpec:
     visibility: Visibility = "public"
     service_account: str | None = None
     scale: ScaleSpec = field(default_factory=ScaleSpec)
+    secrets: list[str] = field(default_factory=list)
+    secret_env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,6 +266,8 @@ def revision_spec_for(function: Function) -> RevisionSpec:
         visibility=spec.visibility,
         service_account=spec.service_account or function.name,
         scale=spec.scale,
+        secrets=list(spec.secrets),
+        secret_env=dict(spec.secret_env),
     )
 
 

@@ -7,6 +7,11 @@ from typing import Any
 
 from fnmesh.platform.model.names import MAX_TAG, check_name
 from fnmesh.platform.model.schema import Field
+from fnmesh.platform.model.secrets import (
+    MAX_SECRET_NAME,
+    check_secret_name,
+    check_secret_names,
+)
 
 _IDENT = r"[A-Za-z_][A-Za-z0-9_]*"
 _HANDLER = re.compile(rf"^{_IDENT}(\.{_IDENT})*:{_IDENT}(\.{_IDENT})*$")
@@ -139,6 +144,23 @@ SPEC_FIELDS: dict[str, Field] = {
     "scale": Field("object", "autoscaling settings", fields=SCALE_FIELDS),
     "rollout": Field("object", "how new revisions take traffic", fields=ROLLOUT_FIELDS),
     "artifact": Field("object", "the built source (set by deploy)", fields=ARTIFACT_FIELDS),
+    # secrets: names only, never values (see model.secrets)
+    "secrets": Field(
+        "list",
+        "secrets the function may read, by name: files /var/run/secrets/fnmesh/<name>/<key>",
+        items=Field(
+            "string",
+            "a secret's name (`fn secret list` shows them)",
+            max_length=MAX_SECRET_NAME,
+            check=check_secret_name,
+        ),
+        check=check_secret_names,
+    ),
+    "secretEnv": Field(
+        "map",
+        "environment variables set from one key of a listed secret: VAR: <name>/<key>",
+        check=_env,
+    ),
     "traffic": Field(
         "list",
         "traffic pinned by hand: revisions with their percent (summing to 100) and tags; "

@@ -8,6 +8,18 @@ offers a change feed (``watch``) that controllers and the gateway follow.
 from fnmesh.platform.store.errors import Conflict, Expired, NotFound, StoreError
 from fnmesh.platform.store.events import Event
 from fnmesh.platform.store.protocol import Store
+from fnmesh.platform.store.secrets import SecretStore
 from fnmesh.platform.store.sqlite import SqliteStore
+from fnmesh.platform.store.sqlite_secrets import SqliteSecrets
 
-__all__ = ["Conflict", "Event", "Expired", "NotFound", "SqliteStore", "Store", "StoreError"]
+__all__ = [
+    "Conflict",
+    "Event",
+    "Expired",
+    "NotFound",
+    "SecretStore",
+    "SqliteSecrets",
+    "SqliteStore",
+    "Store",
+    "StoreError",
+]

@@ -62,6 +62,7 @@ RESOURCES: dict[str, Any] = {
     "v1/events": _info("Event"),
     "v1/services": _info("Service", subresources=("status",)),
     "v1/serviceaccounts": _info("ServiceAccount"),
+    "v1/secrets": _info("Secret"),
     "v1/pods": _info("Pod", subresources=("status",)),
     "apps/v1/deployments": _info("Deployment", subresources=("status", "scale")),
     "fnmesh.dev/v1alpha1/functions": _info("Function", subresources=("status",)),

@@ -71,6 +71,7 @@ def function_fields(function: Any, gateway: str, now: datetime) -> str:
         ("Concurrency", "unlimited" if concurrency == 0 else concurrency),
         ("Scale", scale_summary(section(spec, "scale"))),
         ("Env", ", ".join(f"{k}={v}" for k, v in sorted(env.items())) if env else None),
+        ("Secrets", _secrets(spec)),
         ("Artifact", built),
         ("Generation", f"{meta.get('generation')} (observed {status.get('observedGeneration')})"),
         (
@@ -81,6 +82,15 @@ def function_fields(function: Any, gateway: str, now: datetime) -> str:
         ("Created", f"{created} ({age(created, now)} ago)" if created else None),
     ]
     return fields(pairs)
+
+
+def _secrets(spec: Mapping[str, Any]) -> str | None:
+    """The secrets a function reads, and the variables set from them: names only."""
+    names = spec.get("secrets") if isinstance(spec.get("secrets"), list) else []
+    mapped = spec.get("secretEnv") if isinstance(spec.get("secretEnv"), dict) else {}
+    parts = [str(n) for n in names or []]
+    parts += [f"{var}<-{ref}" for var, ref in sorted((mapped or {}).items())]
+    return ", ".join(parts) or None
 
 
 def duration(value: float | None) -> str | None:

@@ -24,6 +24,12 @@ A replica pod runs three containers:
   so ``autoscaler_url`` is reached over https) and is configured by the ``FNMESH_PROXY_*``
   variables of ``mesh.proxy.config``.
 
+A revision's secrets are the Secrets of the same names (made by ``fn secret``): each is
+a volume mounted read-only in the ``function`` container only, at
+``/var/run/secrets/fnmesh/<name>`` (files 0440, readable through the pod's fsGroup), and
+``secretEnv`` becomes ``secretKeyRef`` variables. The Deployment names secrets, never
+holds their values.
+
 Who may call a replica is the revision's visibility: a public one takes the platform's
 public callers (the gateway and the activator), a private one nobody from outside. The
 proxy reads that policy from a file; here it is the pod annotation ``fnmesh.dev/policy``
@@ -37,6 +43,7 @@ import math
 from typing import Any
 
 from fnmesh.platform.model.resources import LABEL_FUNCTION, LABEL_REVISION, Function, Revision
+from fnmesh.platform.model.secrets import SECRETS_DIR, SecretRef, parse_secret_ref
 from fnmesh.platform.runtime.kubernetes.config import ClusterConfig
 from fnmesh.platform.runtime.kubernetes.labels import (
     function_labels,
@@ -80,6 +87,7 @@ POLICY_ANNOTATION = "fnmesh.dev/policy"
 POLICY_DIR = "/var/run/fnmesh.dev/policy"
 POLICY_FILE = f"{POLICY_DIR}/policy.json"
 STATS_PATH = "/v1/stats"
+SECRET_MODE = 0o440  # owner root, group the pod's fsGroup: the function's user reads it
 
 
 # -- a revision's replicas --------------------------------------------------------------
@@ -130,6 +138,7 @@ def make_deployment(
                     ]
                 },
             },
+            *_secret_volumes(revision),
             {
                 "name": "identity-token",
                 "projected": {
@@ -189,6 +198,38 @@ def _env(values: dict[str, str]) -> list[dict[str, Any]]:
     return [{"name": name, "value": value} for name, value in values.items()]
 
 
+def _secret_volume_name(secret: str) -> str:
+    return f"secret-{secret}"  # a DNS label: secret names are at most 56 characters
+
+
+def _secret_volumes(revision: Revision) -> list[dict[str, Any]]:
+    return [
+        {
+            "name": _secret_volume_name(name),
+            "secret": {"secretName": name, "defaultMode": SECRET_MODE},
+        }
+        for name in revision.spec.secrets
+    ]
+
+
+def _secret_mounts(revision: Revision) -> list[dict[str, Any]]:
+    return [
+        {"name": _secret_volume_name(name), "mountPath": f"{SECRETS_DIR}/{name}", "readOnly": True}
+        for name in revision.spec.secrets
+    ]
+
+
+def _secret_env(revision: Revision) -> list[dict[str, Any]]:
+    """``secretEnv`` as variables the kubelet fills from the Secrets (values never here)."""
+    out = []
+    for variable in sorted(revision.spec.secret_env):
+        ref = parse_secret_ref(revision.spec.secret_env[variable])
+        if isinstance(ref, SecretRef):  # validated when the function was accepted
+            selector = {"name": ref.name, "key": ref.key}
+            out.append({"name": variable, "valueFrom": {"secretKeyRef": selector}})
+    return out
+
+
 def _field_env(name: str, path: str) -> dict[str, Any]:
     return {"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}}
 
@@ -246,12 +287,13 @@ def _runtime_container(revision: Revision, cfg: ClusterConfig) -> dict[str, Any]
         "imagePullPolicy": cfg.pull_policy,
         "command": ["python", "-m", "fnmesh.functions"],
         "args": args,
-        "env": _env(env),
+        "env": [*_env(env), *_secret_env(revision)],
         "resources": {"requests": {"cpu": cfg.runtime_cpu, "memory": cfg.runtime_memory}},
         "securityContext": _security_context(),
         "volumeMounts": [
             {"name": "artifact", "mountPath": ARTIFACT_DIR, "readOnly": True},
             {"name": "function-tmp", "mountPath": "/tmp"},
+            *_secret_mounts(revision),
         ],
     }
 

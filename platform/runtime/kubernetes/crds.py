@@ -46,6 +46,8 @@ REVISION_FIELDS: dict[str, Field] = {
     "visibility": SPEC_FIELDS["visibility"],
     "serviceAccount": SPEC_FIELDS["serviceAccount"],
     "scale": SPEC_FIELDS["scale"],
+    "secrets": SPEC_FIELDS["secrets"],
+    "secretEnv": SPEC_FIELDS["secretEnv"],
 }
 
 _CONDITIONS: dict[str, Any] = {

@@ -56,12 +56,13 @@ class LaunchSpec:
     source_dir: Path
     handler: str
     sites: tuple[Path, ...] = ()
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict, repr=False)  # may hold secretEnv values
     concurrency: int = 0
     drain_timeout: float = 30.0
     timeout: float = 30.0
     service_account: str | None = None
-    secrets: Mapping[str, Mapping[str, bytes]] = field(default_factory=dict)
+    # secret name -> key -> value, to become /var/run/secrets/fnmesh/<name>/<key>
+    secrets: Mapping[str, Mapping[str, bytes]] = field(default_factory=dict, repr=False)
 
 
 class ReplicaFailed(Exception):

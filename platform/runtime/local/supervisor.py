@@ -21,9 +21,10 @@ import contextlib
 import datetime
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import Protocol
 
 from prometheus_client import CollectorRegistry
 
@@ -37,10 +38,18 @@ from fnmesh.platform.runtime.local.metrics import RuntimeMetrics
 from fnmesh.platform.runtime.local.pool import PROXY_POOL, RUNTIME_POOL, WarmPool
 from fnmesh.platform.runtime.local.replica import LaunchSpec, Replica, ReplicaFailed
 from fnmesh.platform.runtime.local.sandboxing import Sandboxing
+from fnmesh.platform.runtime.local.secret_handoff import Handoff, SecretsUnavailable, hand_off
 from fnmesh.platform.runtime.local.settings import RuntimeConfig
 from fnmesh.platform.store import Conflict, NotFound, Store
+from fnmesh.platform.store.sealing import SealingError
 
 log = logging.getLogger("fnmesh.runtime")
+
+
+class SecretValues(Protocol):
+    """Where the values of a namespace's secrets are read (the SecretStore is one)."""
+
+    def read(self, namespace: str, name: str) -> Mapping[str, bytes]: ...
 
 
 def _iso(timestamp: float) -> str:
@@ -112,8 +121,13 @@ class RevisionSet:
             await asyncio.gather(*(self._start() for _ in range(missing)))
 
     async def _start(self) -> None:
+        try:
+            spec = self.runtime.launch_spec(self.revision)
+        except SecretsUnavailable as error:
+            self._unlaunchable(f"revision {self.revision.name} cannot start: {error}")
+            return
         replica = Replica(
-            self.runtime.launch_spec(self.revision),
+            spec,
             self.runtime.sink(self.revision),
             host=self.runtime.host,
             socket_dir=self.runtime.mesh.socket_dir if self.runtime.mesh else None,
@@ -196,6 +210,15 @@ class RevisionSet:
         )
         self.runtime.publish(self)
 
+    def _unlaunchable(self, reason: str) -> None:
+        """Nothing was started (e.g. a secret is missing): back off as after a crash."""
+        backoff: Backoff = self.runtime.backoff
+        self.crashes = backoff.next_crashes(self.crashes, 0.0)
+        self.restart_at = time.monotonic() + backoff.delay(self.crashes)
+        self.failure = reason
+        log.warning("%s (retry in %.1fs)", reason, backoff.delay(self.crashes))
+        self.runtime.publish(self)
+
     async def _stop(self, victims: list[Replica]) -> None:
         if not victims:
             return
@@ -261,8 +284,10 @@ class LocalRuntime:
         mesh: MeshSettings | None = None,
         registry: CollectorRegistry | None = None,
         sandboxing: Sandboxing | None = None,
+        secrets: SecretValues | None = None,
     ) -> None:
         self.config = config
+        self.secrets = secrets
         self.mesh = mesh
         # None: replicas run as the platform's own user, unconfined (--unsafe-no-sandbox)
         self.sandboxing = sandboxing if mesh is not None else None
@@ -334,6 +359,8 @@ class LocalRuntime:
         artifact = revision.spec.artifact
         source = self.build_root / "artifacts" / artifact.digest.removeprefix("sha256:")
         sites = (self.build_root / "envs" / artifact.environment,) if artifact.environment else ()
+        # values are resolved at each launch and live only in the LaunchSpec, never stored
+        handoff = self._secrets_for(revision)
         return LaunchSpec(
             namespace=revision.namespace,
             function=revision.spec.function,
@@ -341,12 +368,30 @@ class LocalRuntime:
             source_dir=source,
             handler=revision.spec.handler,
             sites=sites,
-            env=dict(revision.spec.env),
+            env=dict(revision.spec.env) | handoff.env,
             concurrency=revision.spec.concurrency,
             timeout=revision.spec.timeout,
             drain_timeout=self.config.stop_timeout,
             service_account=revision.spec.service_account,
+            secrets=handoff.secrets,
         )
+
+    def _secrets_for(self, revision: Revision) -> Handoff:
+        """The revision's secrets and secretEnv, read from the store (decrypted) now."""
+        names, secret_env = revision.spec.secrets, revision.spec.secret_env
+        if not names and not secret_env:
+            return Handoff()
+        if self.secrets is None:
+            raise SecretsUnavailable("this platform keeps no secrets: remove 'secrets'")
+        found: dict[str, Mapping[str, bytes] | None] = {}
+        for name in names:
+            try:
+                found[name] = self.secrets.read(revision.namespace, name)
+            except NotFound:
+                found[name] = None
+            except SealingError as error:
+                raise SecretsUnavailable(str(error)) from None
+        return hand_off(revision.namespace, names, secret_env, found)
 
     def sink(self, revision: Revision) -> Callable[[str, str, str], None]:
         def write(replica: str, stream: str, line: str) -> None:
