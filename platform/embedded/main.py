@@ -39,9 +39,12 @@ from fnmesh.platform.embedded.config import ConfigError, PlatformConfig, load
 from fnmesh.platform.embedded.mesh import EmbeddedMesh, RouteDestinations
 from fnmesh.platform.gateway import Gateway
 from fnmesh.platform.gateway.table import RouteTable
+from fnmesh.platform.http import ServerLimits
 from fnmesh.platform.model import Function
 from fnmesh.platform.model.resources import condition
 from fnmesh.platform.runtime.local import LocalRuntime, LogBook
+from fnmesh.platform.runtime.local.outputrate import OutputLimits
+from fnmesh.platform.runtime.local.process import set_output_limits
 from fnmesh.platform.store import SqliteStore
 from fnmesh.platform.telemetry.hub import TelemetryHub
 
@@ -110,13 +113,21 @@ class EmbeddedPlatform:
         )
         self.builder = Builder(cfg.build_root, limits=limits)
         self.deploy = DeployService(self.store, self.builder, limits)
-        self.logbook = LogBook(cfg.logs_dir, max_bytes=cfg.runtime.log_max_bytes)
+        # the platform's own metrics (cold starts, scale events, the gateway's requests,
+        # dropped replica output), served at GET /metrics on the API port
+        self.metrics = CollectorRegistry()
+        set_output_limits(
+            OutputLimits(
+                lines_per_second=cfg.runtime.log_lines_per_second,
+                bytes_per_second=cfg.runtime.log_bytes_per_second,
+            )
+        )
+        self.logbook = LogBook(
+            cfg.logs_dir, max_bytes=cfg.runtime.log_max_bytes, registry=self.metrics
+        )
         self.telemetry = TelemetryHub()
         self.mesh = EmbeddedMesh(cfg.home, cfg.listen.host, self.store, self.telemetry)
         mesh_settings = await self.mesh.start()
-        # the platform's own metrics (cold starts, scale events, the gateway's requests),
-        # served at GET /metrics on the API port
-        self.metrics = CollectorRegistry()
         self.runtime = LocalRuntime(
             cfg.runtime,
             self.store,
@@ -153,6 +164,11 @@ class EmbeddedPlatform:
             refused=Refused,
             through_activator=self._through_activator,
             registry=self.metrics,
+            limits=ServerLimits(
+                max_connections=cfg.gateway.max_connections,
+                request_timeout=cfg.gateway.request_timeout,
+                max_buffered_bytes=cfg.gateway.max_buffered_bytes,
+            ),
         )
         self.tokens = Tokens(self.store)
         token = self._admin_token()
@@ -234,6 +250,7 @@ class EmbeddedPlatform:
         await self.autoscaler.close()
         await self.routes.close()
         await self.runtime.close()
+        await self.logbook.close()
         await self.mesh.close()
         self.store.close()
         self._lock.close()

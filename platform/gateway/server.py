@@ -16,6 +16,7 @@ retries what is safe within a budget, and answers 502/503/504 with a reason itse
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import socket
@@ -68,10 +69,11 @@ class Gateway:
         admission: Admission | None = None,
         refused: type[Exception] = Exception,
         through_activator: Callable[[str, str], bool] = lambda namespace, revision: False,
+        limits: ServerLimits | None = None,
     ) -> None:
         self.table = table
         self.domain = domain.encode()
-        self.limits = ServerLimits(max_body_bytes=max_body_bytes)
+        self.limits = dataclasses.replace(limits or ServerLimits(), max_body_bytes=max_body_bytes)
         self.upstream_timeout = upstream_timeout
         self.registry = registry if registry is not None else CollectorRegistry()
         self.outbound = Outbound(tls=tls, registry=self.registry)
