@@ -19,6 +19,7 @@ from fnmesh.activator.settings import ActivatorConfig
 from fnmesh.autoscaler.settings import AutoscalerConfig
 from fnmesh.platform.model.durations import parse_duration
 from fnmesh.platform.model.errors import Problems
+from fnmesh.platform.runtime.local.outputrate import MAX_LINE_BYTES
 from fnmesh.platform.runtime.local.settings import RuntimeConfig
 
 
@@ -34,6 +35,10 @@ class GatewayConfig:
     domain: str = "fn.localhost"
     max_body_bytes: int = 10 * 1024 * 1024
     upstream_timeout: float = 60.0
+    # what the gateway's listener takes from its clients (see fnmesh.platform.http.ServerLimits)
+    max_connections: int = 1024  # connections at once; over -> 503 and close
+    request_timeout: float = 60.0  # head and body, from the first byte; over -> 408
+    max_buffered_bytes: int = 128 * 1024 * 1024  # request bodies held at once; over -> 503
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +135,16 @@ def load(
     return PlatformConfig(home=home, **groups)
 
 
+# Settings that a zero (or too small a value) would turn into a refusal of everything.
+_MINIMUM: dict[str, float] = {
+    "gateway.max_connections": 1,
+    "gateway.request_timeout": 0.001,
+    "gateway.max_buffered_bytes": 1,
+    "runtime.log_lines_per_second": 1,
+    "runtime.log_bytes_per_second": MAX_LINE_BYTES + 1,  # one whole line
+}
+
+
 def _build(cls: type, given: dict[str, Any], group: str, problems: Problems) -> Any:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs: dict[str, Any] = {}
@@ -146,6 +161,8 @@ def _build(cls: type, given: dict[str, Any], group: str, problems: Problems) -> 
             problems.add(where, f"must not be negative, not {raw!r}")
         elif name.endswith("port") and isinstance(value, int) and value > 65535:
             problems.add(where, f"must be a port number (0-65535; 0 picks a free one), not {raw!r}")
+        elif where in _MINIMUM and value < _MINIMUM[where]:
+            problems.add(where, f"must be at least {_MINIMUM[where]:g}, not {raw!r}")
         else:
             kwargs[name] = value
     return cls(**kwargs)

@@ -40,6 +40,7 @@ from fnmesh.platform.embedded.mesh import EmbeddedMesh, RouteDestinations
 from fnmesh.platform.gateway import Gateway
 from fnmesh.platform.gateway.private import PrivateAccess
 from fnmesh.platform.gateway.table import RouteTable
+from fnmesh.platform.http import ServerLimits
 from fnmesh.platform.model import Function
 from fnmesh.platform.model.resources import condition
 from fnmesh.platform.runtime.local import LocalRuntime, LogBook
@@ -48,6 +49,8 @@ from fnmesh.platform.sandbox.host import read_host, unavailable
 from fnmesh.platform.sandbox.uids import UidBook
 from fnmesh.platform.store import SqliteSecrets, SqliteStore
 from fnmesh.platform.store.sealing import Sealer
+from fnmesh.platform.runtime.local.outputrate import OutputLimits
+from fnmesh.platform.runtime.local.process import set_output_limits
 from fnmesh.platform.telemetry.hub import TelemetryHub
 
 log = logging.getLogger("fnmesh")
@@ -121,13 +124,21 @@ class EmbeddedPlatform:
         )
         self.builder = Builder(cfg.build_root, limits=limits)
         self.deploy = DeployService(self.store, self.builder, limits, self.secrets)
-        self.logbook = LogBook(cfg.logs_dir, max_bytes=cfg.runtime.log_max_bytes)
+        # the platform's own metrics (cold starts, scale events, the gateway's requests,
+        # dropped replica output), served at GET /metrics on the API port
+        self.metrics = CollectorRegistry()
+        set_output_limits(
+            OutputLimits(
+                lines_per_second=cfg.runtime.log_lines_per_second,
+                bytes_per_second=cfg.runtime.log_bytes_per_second,
+            )
+        )
+        self.logbook = LogBook(
+            cfg.logs_dir, max_bytes=cfg.runtime.log_max_bytes, registry=self.metrics
+        )
         self.telemetry = TelemetryHub()
         self.mesh = EmbeddedMesh(cfg.home, cfg.listen.host, self.store, self.telemetry)
         mesh_settings = await self.mesh.start()
-        # the platform's own metrics (cold starts, scale events, the gateway's requests),
-        # served at GET /metrics on the API port
-        self.metrics = CollectorRegistry()
         self.runtime = LocalRuntime(
             cfg.runtime,
             self.store,
@@ -168,6 +179,11 @@ class EmbeddedPlatform:
             through_activator=self._through_activator,
             registry=self.metrics,
             private=PrivateAccess(self.tokens),
+            limits=ServerLimits(
+                max_connections=cfg.gateway.max_connections,
+                request_timeout=cfg.gateway.request_timeout,
+                max_buffered_bytes=cfg.gateway.max_buffered_bytes,
+            ),
         )
         token = self._admin_token()
         self.routes.start()
@@ -266,6 +282,7 @@ class EmbeddedPlatform:
         await self.autoscaler.close()
         await self.routes.close()
         await self.runtime.close()
+        await self.logbook.close()
         await self.mesh.close()
         self.secrets.close()
         self.store.close()

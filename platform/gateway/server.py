@@ -19,6 +19,7 @@ retries what is safe within a budget, and answers 502/503/504 with a reason itse
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import socket
@@ -73,10 +74,11 @@ class Gateway:
         refused: type[Exception] = Exception,
         through_activator: Callable[[str, str], bool] = lambda namespace, revision: False,
         private: PrivateAccess | None = None,
+        limits: ServerLimits | None = None,
     ) -> None:
         self.table = table
         self.domain = domain.encode()
-        self.limits = ServerLimits(max_body_bytes=max_body_bytes)
+        self.limits = dataclasses.replace(limits or ServerLimits(), max_body_bytes=max_body_bytes)
         self.upstream_timeout = upstream_timeout
         self.registry = registry if registry is not None else CollectorRegistry()
         self.outbound = Outbound(tls=tls, registry=self.registry)

@@ -7,6 +7,7 @@ runtime all stand on this; it imports nothing else from fnmesh.
 
 - ``message``: Request, Response, Peer, Handler, ServerLimits (the values);
 - ``wire``: bytes on the wire (heads, hop-by-hop filtering, dates) -- pure;
+- ``memory``: giving freed memory back to the system after a burst of large bodies;
 - ``connection`` and ``server``: the server protocol, ``serve()`` and graceful close;
 - ``upstream`` and ``client``: one upstream connection and the ``ConnectionPool``;
 - ``errors``: what an upstream request can fail with.

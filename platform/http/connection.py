@@ -4,10 +4,21 @@ Parser callbacks collect one message at a time (URL, headers, body); a complete 
 becomes a ``Request`` and is handed to the handler in a task. Responses leave in request
 order: a request that completes while another is being handled waits in a queue, and
 reading pauses until the queue is empty again. Errors the connection answers itself
-(400, 413, 431) take their place in that queue and close the connection once written.
+(400, 408, 413, 431, 503) take their place in that queue and close the connection once
+written.
 
 Timeouts are deadlines on the loop's clock that the server's periodic tick enforces
-(``ServerState.tick``), so no timer is created or cancelled per request.
+(``ServerState.tick``), so no timer is created or cancelled per request. A request's
+deadline runs from its first byte and is never extended by later ones, so a client that
+trickles its body cannot hold a connection longer than ``request_timeout``.
+
+Bounds (``ServerLimits``): connections over ``max_connections`` are answered 503 and
+closed as soon as they are accepted; body bytes are charged to the server as they arrive
+and released when their request is answered, and a request that would take the total
+over ``max_buffered_bytes`` is answered 503 with ``retry-after``. Closing after an error
+the client may not have finished sending is a *lingering* close: write the answer,
+half-close, and discard what still arrives for at most ``LINGER`` seconds, so the client
+reads the answer instead of a reset.
 """
 
 from __future__ import annotations
@@ -21,6 +32,7 @@ from typing import Any, NoReturn, cast
 
 import httptools
 
+from fnmesh.platform.http.memory import give_back, should_give_back
 from fnmesh.platform.http.message import Handler, Peer, Request, Response, ServerLimits
 from fnmesh.platform.http.wire import (
     CONTINUE,
@@ -36,6 +48,8 @@ logger = logging.getLogger("fnmesh.http")
 
 _METHODS = {m.encode(): m for m in ("GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS")}
 _LARGE_BODY = 64 * 1024  # bodies at least this big are written apart from their head
+LINGER = 5.0  # seconds a closing connection keeps discarding what its client still sends
+RETRY_AFTER = b"1"  # seconds, in the 503s of a full server
 # A queued item: a request with its (keep_alive, http10) flags, or an error that closes.
 _Queued = tuple[Request, bool, bool] | Response
 
@@ -54,14 +68,38 @@ class ServerState:
         self.closing = False
         self.date: bytes | None = None  # set by the first tick
         self.drained = asyncio.Event()
+        self.turned_away = 0  # connections in ``connections`` being answered 503 and closed
+        self.buffered = 0  # request body bytes held now, received but not yet answered
+        self.buffered_peak = 0  # the most held since memory was last given back
+
+    @property
+    def serving(self) -> int:
+        """Connections counted against ``max_connections``."""
+        return len(self.connections) - self.turned_away
+
+    def charge(self, size: int) -> bool:
+        """Hold ``size`` more body bytes, unless that would go over the server's budget."""
+        buffered = self.buffered + size
+        if buffered > self.limits.max_buffered_bytes:
+            return False
+        self.buffered = buffered
+        if buffered > self.buffered_peak:
+            self.buffered_peak = buffered
+        return True
+
+    def release(self, size: int) -> None:
+        self.buffered -= size
 
     def tick(self, wall_clock: float) -> None:
-        """Refresh the ``date`` value and close connections whose deadline has passed."""
+        """Refresh ``date``, expire connections past their deadline, give memory back."""
         self.date = http_date(wall_clock)
         now = self.loop.time()
         for connection in tuple(self.connections):
             if connection.deadline and now >= connection.deadline:
                 connection.expire()
+        if should_give_back(self.buffered, self.buffered_peak):
+            give_back()
+            self.buffered_peak = self.buffered
 
     def task_done(self, task: asyncio.Task[None]) -> None:
         self.tasks.discard(task)
@@ -108,9 +146,11 @@ class HttpConnection(asyncio.Protocol):
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
         self._body: list[bytes] = []
-        self._body_size = 0
+        self._body_size = 0  # also what is charged to the server's buffered bytes
         self._head_size = 0
         self._content_length = 0
+        self._began = 0.0  # loop time of the message's first byte
+        self._headers_done = False
         self._expect_continue = False
         self._hop_names: set[bytes] | None = None
         self._method = "GET"
@@ -126,6 +166,8 @@ class HttpConnection(asyncio.Protocol):
         self._read_paused = False
         self._write_paused = False
         self._writable: asyncio.Future[None] | None = None
+        self._lingering = False  # answered and half-closed: discarding until the client closes
+        self._turned_away = False  # over the connection limit
 
     # -- transport callbacks ------------------------------------------------------------
 
@@ -137,16 +179,27 @@ class HttpConnection(asyncio.Protocol):
             with contextlib.suppress(OSError):
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._peer = peer_of(transport)
-        self._state.connections.add(self)
-        if self._state.closing:
+        state = self._state
+        state.connections.add(self)
+        if state.closing:
             transport.close()
+            return
+        if state.serving > self._limits.max_connections:
+            self._turn_away(transport)
             return
         self.deadline = self._loop.time() + self._limits.keep_alive_timeout
 
     def connection_lost(self, exc: Exception | None) -> None:
         state = self._state
         state.connections.discard(self)
+        if self._turned_away:
+            self._turned_away = False
+            state.turned_away -= 1
         self._stopped = True
+        self._drop_message()
+        for item in self._queue:
+            if not isinstance(item, Response):
+                state.release(len(item[0].body))
         self._queue.clear()
         self.deadline = 0.0
         if self._writable is not None and not self._writable.done():
@@ -187,13 +240,16 @@ class HttpConnection(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self._receiving = True
+        self._headers_done = False
         self._url = b""
         self._headers = []
         self._body = []
         self._body_size = self._head_size = self._content_length = 0
         self._expect_continue = False
         self._hop_names = None
-        self.deadline = self._loop.time() + self._limits.header_timeout
+        self._began = now = self._loop.time()
+        limits = self._limits
+        self.deadline = now + min(limits.header_timeout, limits.request_timeout)
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -226,10 +282,15 @@ class HttpConnection(asyncio.Protocol):
         self._http10 = parser.get_http_version() == "1.0"
         if self._hop_names:
             self._headers = without(self._headers, self._hop_names)
-        limit = self._limits.max_body_bytes
-        if self._content_length > limit:
-            self._rejecting(413, f"request body is larger than the limit of {limit} bytes")
-        self.deadline = self._loop.time() + self._limits.keep_alive_timeout
+        self._headers_done = True
+        limits = self._limits
+        if self._content_length > limits.max_body_bytes:
+            self._rejecting(
+                413, f"request body is larger than the limit of {limits.max_body_bytes} bytes"
+            )
+        if self._state.buffered + self._content_length > limits.max_buffered_bytes:
+            self._over_budget()  # it would not fit now: say so before it is sent
+        self.deadline = self._began + limits.request_timeout  # not extended by the body
         if self._expect_continue and not self._http10:
             if self._busy:
                 self._pending_continue = True  # after the responses before it
@@ -237,21 +298,27 @@ class HttpConnection(asyncio.Protocol):
                 self._transport.write(CONTINUE)
 
     def on_body(self, body: bytes) -> None:
-        self._body_size += len(body)
-        if self._body_size > self._limits.max_body_bytes:
+        size = len(body)
+        if self._body_size + size > self._limits.max_body_bytes:
             self._rejecting(
                 413, f"request body is larger than the limit of {self._limits.max_body_bytes} bytes"
             )
+        if not self._state.charge(size):
+            self._over_budget()
+        self._body_size += size
         self._body.append(body)
-        self.deadline = self._loop.time() + self._limits.keep_alive_timeout
 
     def on_message_complete(self) -> None:
         self._receiving = False
         self._pending_continue = False
         self.deadline = 0.0
-        parts = self._body
+        parts, self._body = self._body, []  # the connection keeps no buffer between messages
         body = parts[0] if len(parts) == 1 else b"".join(parts)
+        del parts
+        # The charge now belongs to the request (released once it is answered).
+        self._body_size = 0
         request = Request(self._method, self._url, self._headers, body)
+        self._headers = []
         keep_alive = self._keep_alive
         if not keep_alive:
             self._stopped = True
@@ -276,24 +343,32 @@ class HttpConnection(asyncio.Protocol):
         state = self._state
         try:
             while True:
-                state.in_flight += 1
                 try:
-                    response = await state.handler(request, self._peer)
-                except Exception:
-                    logger.exception(
-                        "handler failed on %s %s", request.method, request.target.decode("latin-1")
-                    )
-                    response = json_error(500, "internal error")
+                    state.in_flight += 1
+                    try:
+                        response = await state.handler(request, self._peer)
+                    except Exception:
+                        logger.exception(
+                            "handler failed on %s %s",
+                            request.method,
+                            request.target.decode("latin-1"),
+                        )
+                        response = json_error(500, "internal error")
+                    finally:
+                        state.in_flight -= 1
+                    head_only = request.method == "HEAD"
+                    more = await self._send(response, head_only, keep_alive, http10)
                 finally:
-                    state.in_flight -= 1
-                if not await self._send(response, request.method == "HEAD", keep_alive, http10):
+                    state.release(len(request.body))
+                del response
+                if not more:
                     return
                 item = self._queue.popleft() if self._queue else None
                 if item is None:
                     self._idle()
                     return
                 if isinstance(item, Response):
-                    await self._send(item, False, False, False)
+                    await self._send(item, False, False, False, linger=True)
                     return
                 request, keep_alive, http10 = item
                 if not self._queue:
@@ -302,9 +377,19 @@ class HttpConnection(asyncio.Protocol):
             self._task = None
 
     async def _send(
-        self, response: Response, head_only: bool, keep_alive: bool, http10: bool
+        self,
+        response: Response,
+        head_only: bool,
+        keep_alive: bool,
+        http10: bool,
+        *,
+        linger: bool = False,
     ) -> bool:
-        """Write ``response``; True when the connection stays open for the next request."""
+        """Write ``response``; True when the connection stays open for the next request.
+
+        ``linger``: the client may still be sending (the request was refused before it
+        was read whole), so close by lingering rather than at once.
+        """
         transport = self._transport
         if transport is None or transport.is_closing():
             self._busy = False
@@ -332,7 +417,10 @@ class HttpConnection(asyncio.Protocol):
             await self._drained()
         if close:
             self._busy = False
-            transport.close()
+            if linger:
+                self._linger(transport)
+            else:
+                transport.close()
             return False
         return True
 
@@ -363,10 +451,19 @@ class HttpConnection(asyncio.Protocol):
         self._reject = json_error(status, message)
         raise _Reject(message)
 
+    def _over_budget(self) -> NoReturn:
+        limit = self._limits.max_buffered_bytes
+        message = (
+            f"the server is holding its limit of {limit} bytes of request bodies; retry shortly"
+        )
+        self._reject = _retry_later(message)
+        raise _Reject(message)
+
     def _fail(self, response: Response) -> None:
         """Answer ``response`` after what is pending, then close; read nothing more."""
         self._stop()
         self._receiving = False
+        self._drop_message()
         if self._busy:
             self._queue.append(response)
         else:
@@ -375,9 +472,51 @@ class HttpConnection(asyncio.Protocol):
 
     async def _send_error(self, response: Response) -> None:
         try:
-            await self._send(response, False, False, False)
+            await self._send(response, False, False, False, linger=True)
         finally:
             self._task = None
+
+    def _drop_message(self) -> None:
+        """Forget the message being received and release the bytes it was charged."""
+        if self._body_size:
+            self._state.release(self._body_size)
+            self._body_size = 0
+        self._body = []
+
+    def _turn_away(self, transport: asyncio.Transport) -> None:
+        """Over the connection limit: answer 503 at once and close (lingering)."""
+        state = self._state
+        self._stopped = True
+        if state.turned_away >= self._limits.max_connections:
+            transport.abort()  # a flood: even the answer costs too much
+            return
+        self._turned_away = True
+        state.turned_away += 1
+        limit = self._limits.max_connections
+        response = _retry_later(
+            f"Connection limit reached: this server serves at most {limit} connections "
+            "at once; retry shortly"
+        )
+        head = response_head(
+            response, len(response.body), close=True, http10=False, date=state.date, server=None
+        )
+        transport.write(head + response.body)
+        self._linger(transport)
+
+    def _linger(self, transport: asyncio.Transport) -> None:
+        """The last answer is written: half-close, then discard what the client still
+        sends until it closes or ``LINGER`` seconds pass, so that it reads the answer
+        rather than a reset. Without half-close (TLS) the connection is closed at once."""
+        self._stopped = True
+        if not transport.can_write_eof():
+            transport.close()
+            return
+        self._lingering = True
+        transport.write_eof()
+        if self._read_paused:
+            self._read_paused = False
+            transport.resume_reading()
+        self.deadline = self._loop.time() + LINGER
 
     def _stop(self) -> None:
         self._stopped = True
@@ -395,11 +534,29 @@ class HttpConnection(asyncio.Protocol):
             self._transport.resume_reading()
 
     def expire(self) -> None:
-        """The deadline passed: idle too long, or a request too slow to arrive."""
-        if self._busy or self._transport is None:
+        """The deadline passed: idle too long, a request too slow to arrive (408), or a
+        lingering close that the client did not end in time."""
+        transport = self._transport
+        if transport is None:
             return
-        self._stopped = True
-        self._transport.close()
+        if self._lingering:
+            transport.abort()
+        elif self._receiving:
+            if self._read_paused and not self._stopped:
+                # Held back by this server (earlier responses pending), not by the client.
+                self._began = self._loop.time()
+                self.deadline = self._began + self._limits.request_timeout
+                return
+            limits = self._limits
+            if self._headers_done:
+                what, took = "request", limits.request_timeout
+            else:
+                what = "request line and headers"
+                took = min(limits.header_timeout, limits.request_timeout)
+            self._fail(json_error(408, f"the {what} did not arrive within {took:g} seconds"))
+        elif not self._busy:
+            self._stopped = True
+            transport.close()
 
     def shutdown(self) -> None:
         """The server is closing: close now if idle, else after the current response."""
@@ -412,6 +569,12 @@ class HttpConnection(asyncio.Protocol):
             self._task.cancel()
         if self._transport is not None:
             self._transport.abort()
+
+
+def _retry_later(message: str) -> Response:
+    response = json_error(503, message)
+    response.headers.append((b"retry-after", RETRY_AFTER))
+    return response
 
 
 _HOP = frozenset(

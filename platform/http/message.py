@@ -54,7 +54,21 @@ Handler = Callable[[Request, Peer], Awaitable[Response]]
 
 @dataclass(frozen=True, slots=True)
 class ServerLimits:
+    """What one server (one listener) may take from its clients; every excess is answered.
+
+    - ``max_connections``: connections served at once; one more is answered 503
+      ``Connection limit reached`` with ``connection: close`` and closed.
+    - ``request_timeout``: the whole request (head and body), from its first byte; never
+      extended by the arrival of more bytes. Over -> 408 and the connection is closed.
+    - ``max_buffered_bytes``: request body bytes held at once by all connections, from the
+      first byte received until the request is answered. A request that would go over it
+      is answered 503 with ``retry-after``.
+    """
+
     max_body_bytes: int = 10 * 1024 * 1024  # over -> 413 with a JSON error body
     max_header_bytes: int = 64 * 1024  # request line and headers; over -> 431
     keep_alive_timeout: float = 75.0  # idle keep-alive connections are closed after this
-    header_timeout: float = 30.0  # request headers slower than this -> connection closed
+    header_timeout: float = 30.0  # request line and headers slower than this -> 408
+    request_timeout: float = 60.0  # head and body slower than this -> 408
+    max_connections: int = 1024  # over -> 503 and close
+    max_buffered_bytes: int = 128 * 1024 * 1024  # over -> 503 with retry-after

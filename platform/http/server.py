@@ -1,7 +1,8 @@
 """Serving: ``serve()`` binds a handler to a socket and returns a running ``HttpServer``.
 
 One periodic tick per server (at most once a second, more often when a timeout is short)
-refreshes the cached ``date`` value and closes connections past their deadline.
+refreshes the cached ``date`` value, closes connections past their deadline and, after a
+burst of large bodies, gives the freed memory back (``memory``).
 
 Closing is graceful, in fixed steps (``HttpServer.close``):
 
@@ -41,7 +42,7 @@ class HttpServer:
         self.port: int = int(name[1]) if isinstance(name, tuple) else 0
         self._closed: asyncio.Future[None] | None = None
         limits = state.limits
-        shortest = min(limits.keep_alive_timeout, limits.header_timeout)
+        shortest = min(limits.keep_alive_timeout, limits.header_timeout, limits.request_timeout)
         self._every = max(_TICK_MIN, min(_TICK_MAX, shortest / 4))
         self._timer: asyncio.TimerHandle | None = None
         self._tick()
@@ -50,6 +51,11 @@ class HttpServer:
     def connections(self) -> int:
         """Connections open now."""
         return len(self._state.connections)
+
+    @property
+    def buffered(self) -> int:
+        """Request body bytes held now: received, and not yet answered."""
+        return self._state.buffered
 
     @property
     def in_flight(self) -> int:

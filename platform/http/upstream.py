@@ -196,7 +196,7 @@ class UpstreamConnection(asyncio.Protocol):
         waiter = self._waiter
         if waiter is None or waiter.done():
             return
-        parts = self._body
+        parts, self._body = self._body, []  # a pooled connection keeps no body between uses
         body = parts[0] if len(parts) == 1 else b"".join(parts)
         self.reusable = keep_alive and not self.closed
         self._waiter = None

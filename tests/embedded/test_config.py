@@ -33,3 +33,31 @@ def test_every_problem_is_reported(tmp_path: Path) -> None:
     text = str(caught.value)
     for words in ("listen.api_port", "listen.gateway_port", "build.max_fils", "nope"):
         assert words in text
+
+
+def test_bounds_of_the_gateway_and_of_replica_output(tmp_path: Path) -> None:
+    config = load(
+        tmp_path,
+        env={
+            "FNMESH_GATEWAY_MAX_CONNECTIONS": "50",
+            "FNMESH_GATEWAY_REQUEST_TIMEOUT": "5s",
+            "FNMESH_RUNTIME_LOG_LINES_PER_SECOND": "10",
+        },
+    )
+    assert config.gateway.max_connections == 50
+    assert config.gateway.request_timeout == 5.0
+    assert config.runtime.log_lines_per_second == 10
+
+
+def test_bounds_that_would_refuse_everything_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text(
+        "gateway: {max_connections: 0, max_buffered_bytes: 0}\n"
+        "runtime: {log_lines_per_second: 0, log_bytes_per_second: 100}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path)
+    text = str(caught.value)
+    assert "gateway.max_connections: must be at least 1" in text
+    assert "gateway.max_buffered_bytes: must be at least 1" in text
+    assert "runtime.log_lines_per_second: must be at least 1" in text
+    assert "runtime.log_bytes_per_second: must be at least 16385" in text

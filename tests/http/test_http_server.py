@@ -244,13 +244,16 @@ async def test_oversize_headers_get_431(start_server: StartServer, raw_clients: 
     assert (await client.response()).status == 431
 
 
-async def test_slow_headers_close_the_connection(
+async def test_slow_headers_get_408_and_the_connection_closes(
     start_server: StartServer, raw_clients: Connect
 ) -> None:
     server = await start_server(limits=ServerLimits(header_timeout=0.2))
     client = await raw_clients(server.port)
     await client.send(b"GET / HTTP/1.1\r\nHost: h\r\n")  # the blank line never comes
     started = asyncio.get_running_loop().time()
+    response = await client.response()
+    assert response.status == 408
+    assert b"request line and headers did not arrive within 0.2 seconds" in response.body
     assert await client.closed()
     assert asyncio.get_running_loop().time() - started < 5.0
 

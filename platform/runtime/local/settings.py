@@ -13,6 +13,9 @@ class RuntimeConfig:
     restart_backoff_max: float = 30.0
     max_replicas: int = 20
     log_max_bytes: int = 10 * 1024 * 1024
+    # output taken from each replica process per second; the excess is dropped and counted
+    log_lines_per_second: int = 2000
+    log_bytes_per_second: int = 1024 * 1024
     warm_pool_size: int = 2  # runtimes kept started for cold starts; 0 turns the pool off
     warm_pool_refill_delay: float = 0.5  # seconds after a cold start before refilling
     probe_interval: float = 5.0  # seconds between liveness probes of a ready replica
