@@ -44,13 +44,13 @@ from fnmesh.platform.http import ServerLimits
 from fnmesh.platform.model import Function
 from fnmesh.platform.model.resources import condition
 from fnmesh.platform.runtime.local import LocalRuntime, LogBook
+from fnmesh.platform.runtime.local.outputrate import OutputLimits
+from fnmesh.platform.runtime.local.process import set_output_limits
 from fnmesh.platform.runtime.local.sandboxing import RUNTIME_PACKAGES, Sandboxing
 from fnmesh.platform.sandbox.host import read_host, unavailable
 from fnmesh.platform.sandbox.uids import UidBook
 from fnmesh.platform.store import SqliteSecrets, SqliteStore
 from fnmesh.platform.store.sealing import Sealer
-from fnmesh.platform.runtime.local.outputrate import OutputLimits
-from fnmesh.platform.runtime.local.process import set_output_limits
 from fnmesh.platform.telemetry.hub import TelemetryHub
 
 log = logging.getLogger("fnmesh")
