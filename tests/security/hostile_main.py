@@ -124,6 +124,9 @@ def handle(req):
         return {"outlive": outlive()}
     if req.path.endswith("/call"):
         return call_permitted()
+    if req.path.endswith("/secret"):
+        with open("/var/run/secrets/fnmesh/evil-creds/token") as source:
+            return {"token": source.read(), "mode": oct(os.stat(source.name).st_mode & 0o777)}
     if req.path.endswith("/whoami"):
         return {"uid": os.getuid(), "gid": os.getgid(), "groups": os.getgroups()}
     home = plan.get("home", os.path.expanduser("~/.fnmesh"))
@@ -141,6 +144,9 @@ def handle(req):
         ),
         "list the platform home": list_folders([home, f"{home}/build", f"{home}/identity"]),
         "read other functions' code": read_files([f"{home}/build/artifacts/*/*.py"]),
+        "read other functions' secrets": read_files(
+            ["/var/run/secrets/fnmesh/vault-creds/*", f"{home}/keys/*", f"{home}/*.key"]
+        ),
         "tamper with artifacts": write_files(
             [f"{home}/build/artifacts/*/main.py", "/srv/fn/code/main.py"]
         ),

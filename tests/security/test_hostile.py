@@ -84,12 +84,13 @@ def allow(platform: Platform, *, source: str, destination: str) -> None:
 
 
 def deploy_neighbours(platform: Platform, tmp_path: Path) -> None:
+    platform.fn("secret", "create", "vault-creds", "--from-literal", "token=VAULT", check=True)
     platform.fn(
         "deploy",
         str(
             write(
                 tmp_path / "vault",
-                "name: vault\nhandler: main:handle\nvisibility: private\n",
+                "name: vault\nhandler: main:handle\nvisibility: private\nsecrets: [vault-creds]\n",
                 "SECRET = 'VAULT-CODE-SECRET'\n\ndef handle(req):\n    return SECRET\n",
             )
         ),
@@ -109,11 +110,13 @@ def deploy_neighbours(platform: Platform, tmp_path: Path) -> None:
 
 
 def deploy_hostile(platform: Platform, tmp_path: Path, marker: str) -> None:
+    platform.fn("secret", "create", "evil-creds", "--from-literal", "token=EVIL-OWN", check=True)
     folder = tmp_path / "evil"
     folder.mkdir()
     shutil.copy(HERE / "hostile_main.py", folder / "main.py")
     (folder / "fn.yaml").write_text(
         f"name: evil\nhandler: main:handle\nenv: {{OUTLIVE_MARKER: {marker}}}\n"
+        "secrets: [evil-creds]\n"
     )
     platform.fn("deploy", str(folder), check=True)
 
@@ -157,7 +160,8 @@ def test_a_hostile_function_gets_nothing_and_still_works(
     assert {p: p.read_bytes() for p in policy.rglob("*.json")} == policies
     assert platform.invoke("/fn/helper/").body == b"helped"
 
-    # its legitimate work: calling a function it is allowed to, through its own proxy
+    # its legitimate work: reading its own secret, calling a function it is allowed to
+    assert platform.invoke("/fn/evil/secret").json() == {"token": "EVIL-OWN", "mode": "0o400"}
     allow(platform, source="evil", destination="helper")
 
     def called() -> dict[str, object] | None:
