@@ -145,6 +145,7 @@ def main() -> int:
     parser.add_argument("--kill-every", type=float, default=15.0)
     parser.add_argument("--deploy-every", type=float, default=30.0)
     parser.add_argument("--threads", type=int, default=3)
+    parser.add_argument("--log", help="write the platform's log to this file")
     args = parser.parse_args()
     rng = random.Random(7)
     with tempfile.TemporaryDirectory() as tmp:
@@ -195,6 +196,8 @@ def main() -> int:
             end = snapshot(pid)
         finally:
             platform.stop()
+            if args.log:
+                Path(args.log).write_text(platform.logs())
     sent = steady.requests + canary.requests
     failed = steady.failures + canary.failures
     causes = collections.Counter(f.split(":")[0] for f in failed)
