@@ -54,7 +54,7 @@ def rss(pid: int) -> int:
 
 
 def metric(platform: Platform, name: str, labels: dict[str, str]) -> float:
-    text = http("GET", platform.api + "/metrics").body.decode()
+    text = http("GET", platform.api + "/metrics", headers=platform.auth).body.decode()
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
             if sample.name == name and sample.labels == labels:
