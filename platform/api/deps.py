@@ -12,6 +12,7 @@ from starlette.requests import Request
 from fnmesh.platform.api.auth import Tokens
 from fnmesh.platform.build import Builder
 from fnmesh.platform.deploy import DeployService
+from fnmesh.platform.model.resource_policy import ResourcePolicy
 from fnmesh.platform.store import Store
 from fnmesh.platform.telemetry.tap import TapSessions
 from fnmesh.platform.telemetry.windows import Golden
@@ -44,6 +45,7 @@ class ApiDeps:
     max_bundle_bytes: int
     telemetry: Telemetry | None = None
     metrics: CollectorRegistry | None = None  # the platform's own, served at GET /metrics
+    resources: ResourcePolicy | None = None  # maximums a Function's resources must keep to
 
 
 def deps(request: Request) -> ApiDeps:

@@ -12,6 +12,7 @@ from fnmesh.platform.build import Builder, BuildLimits, BuildResult, check_bundl
 from fnmesh.platform.model import Artifact, Function, FunctionSpec, Manifest, parse_manifest
 from fnmesh.platform.model.errors import FieldError, ValidationError
 from fnmesh.platform.model.manifest import MANIFEST_FILE
+from fnmesh.platform.model.resource_policy import ResourcePolicy
 from fnmesh.platform.store import Conflict, NotFound, Store
 
 LogSink = Callable[[str], Awaitable[None]]
@@ -33,10 +34,18 @@ def new_build_id() -> str:
 
 
 class DeployService:
-    def __init__(self, store: Store, builder: Builder, limits: BuildLimits) -> None:
+    def __init__(
+        self,
+        store: Store,
+        builder: Builder,
+        limits: BuildLimits,
+        *,
+        resources: ResourcePolicy | None = None,
+    ) -> None:
         self.store = store
         self.builder = builder
         self.limits = limits
+        self.resources = resources  # the platform's maximums, checked before a build
 
     def prepare(self, namespace: str, name: str | None, bundle: bytes) -> Manifest:
         """Check the bundle and its ``fn.yaml`` before anything is built or written.
@@ -57,6 +66,10 @@ class DeployService:
                 "the source",
             )
         manifest = parse_manifest(text)
+        if self.resources is not None:
+            refusals = self.resources.refusals(manifest.spec.resources)
+            if refusals:
+                raise ValidationError(refusals, MANIFEST_FILE)
         if name is not None and manifest.name != name:
             raise NameMismatch(
                 f"fn.yaml names the function {manifest.name!r} but it was "

@@ -109,7 +109,7 @@ class EmbeddedPlatform:
             max_files=cfg.build.max_files,
         )
         self.builder = Builder(cfg.build_root, limits=limits)
-        self.deploy = DeployService(self.store, self.builder, limits)
+        self.deploy = DeployService(self.store, self.builder, limits, resources=cfg.resources)
         self.logbook = LogBook(cfg.logs_dir, max_bytes=cfg.runtime.log_max_bytes)
         self.telemetry = TelemetryHub()
         self.mesh = EmbeddedMesh(cfg.home, cfg.listen.host, self.store, self.telemetry)
@@ -173,6 +173,7 @@ class EmbeddedPlatform:
                 max_bundle_bytes=cfg.build.max_bundle_bytes,
                 telemetry=self.telemetry,
                 metrics=self.metrics,
+                resources=cfg.resources,
             )
         )
         self.uvicorn = uvicorn.Server(

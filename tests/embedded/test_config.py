@@ -33,3 +33,24 @@ def test_every_problem_is_reported(tmp_path: Path) -> None:
     text = str(caught.value)
     for words in ("listen.api_port", "listen.gateway_port", "build.max_fils", "nope"):
         assert words in text
+
+
+def test_resource_defaults_and_maximums_take_quantities(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text(
+        "resources: {default_memory: 128Mi, max_memory: 1Gi, default_cpu: 500m, max_cpu: 2}\n"
+    )
+    config = load(tmp_path, env={"FNMESH_RESOURCES_MAX_PIDS": "512"})
+    policy = config.resources
+    assert (policy.default_memory, policy.max_memory) == (128 * 1024**2, 1024**3)
+    assert (policy.default_cpu, policy.max_cpu, policy.max_pids) == (500, 2000, 512)
+
+
+def test_resource_settings_are_checked(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text(
+        "resources: {default_memory: 128m, default_cpu: 3, max_cpu: 2}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path)
+    text = str(caught.value)
+    assert "resources.default_memory: '128m' is milli-bytes" in text
+    assert "resources.default_cpu: is 3, above max_cpu 2" in text

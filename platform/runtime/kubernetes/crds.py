@@ -46,6 +46,7 @@ REVISION_FIELDS: dict[str, Field] = {
     "visibility": SPEC_FIELDS["visibility"],
     "serviceAccount": SPEC_FIELDS["serviceAccount"],
     "scale": SPEC_FIELDS["scale"],
+    "resources": SPEC_FIELDS["resources"],
 }
 
 _CONDITIONS: dict[str, Any] = {
