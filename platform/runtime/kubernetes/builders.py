@@ -36,6 +36,7 @@ import json
 import math
 from typing import Any
 
+from fnmesh.platform.model.quantities import format_cpu, format_memory, parse_cpu, parse_memory
 from fnmesh.platform.model.resources import LABEL_FUNCTION, LABEL_REVISION, Function, Revision
 from fnmesh.platform.runtime.kubernetes.config import ClusterConfig
 from fnmesh.platform.runtime.kubernetes.labels import (
@@ -177,11 +178,34 @@ def stats_url(cfg: ClusterConfig) -> str:
 
 
 def _security_context() -> dict[str, Any]:
+    """Every container: not root, nothing written outside its volumes, no way to gain
+    privileges (no setuid, no capabilities), the runtime's default seccomp filter."""
     return {
         "runAsNonRoot": True,
         "readOnlyRootFilesystem": True,
         "allowPrivilegeEscalation": False,
         "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def runtime_resources(revision: Revision, cfg: ClusterConfig) -> dict[str, Any]:
+    """The runtime container's limits (the revision's, else the cluster's defaults) and
+    requests (the cluster's, never above the limits).
+
+    The memory limit is what the kernel kills the runtime over, as in embedded mode;
+    cpu over its limit is throttled. A pod's process count is the kubelet's
+    ``podPidsLimit``, not a container field, so ``pids`` has no equivalent here.
+    """
+    asked = revision.spec.resources
+    memory = asked.memory if asked.memory is not None else parse_memory(cfg.runtime_memory_limit)
+    cpu = asked.cpu_millis if asked.cpu_millis is not None else parse_cpu(cfg.runtime_cpu_limit)
+    return {
+        "requests": {
+            "cpu": format_cpu(min(parse_cpu(cfg.runtime_cpu), cpu)),
+            "memory": format_memory(min(parse_memory(cfg.runtime_memory), memory)),
+        },
+        "limits": {"cpu": format_cpu(cpu), "memory": format_memory(memory)},
     }
 
 
@@ -247,7 +271,7 @@ def _runtime_container(revision: Revision, cfg: ClusterConfig) -> dict[str, Any]
         "command": ["python", "-m", "fnmesh.functions"],
         "args": args,
         "env": _env(env),
-        "resources": {"requests": {"cpu": cfg.runtime_cpu, "memory": cfg.runtime_memory}},
+        "resources": runtime_resources(revision, cfg),
         "securityContext": _security_context(),
         "volumeMounts": [
             {"name": "artifact", "mountPath": ARTIFACT_DIR, "readOnly": True},
