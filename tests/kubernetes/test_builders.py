@@ -104,17 +104,29 @@ DEPLOYMENT_CASES: list[tuple[str, dict[str, Any], dict[str, Any], Any]] = [
     (
         "a dependency environment is fetched and used",
         {"artifact": Artifact(digest=DIGEST, environment="env-1")},
-        {"artifact_url": "http://artifacts.example:9000"},
+        {"artifact_url": "https://artifacts.example:9000"},
         {
             "site": "/fnmesh/artifact/site",
-            "environment_url": "http://artifacts.example:9000/environments/env-1",
+            "environment_url": "https://artifacts.example:9000/environments/env-1",
         },
     ),
     (
         "the artifact comes from the artifact service",
         {},
-        {"artifact_url": "http://fnmesh-api.platform.svc:8081"},
-        {"artifact_url": f"http://fnmesh-api.platform.svc:8081/artifacts/{DIGEST}"},
+        {"artifact_url": "https://fnmesh-api.platform.svc:8444"},
+        {"artifact_url": f"https://fnmesh-api.platform.svc:8444/artifacts/{DIGEST}"},
+    ),
+    (
+        "the fetch checks the artifact service's certificate before sending its token",
+        {},
+        {
+            "trust_domain": "corp.example",
+            "trust_anchors": "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n",
+        },
+        {
+            "artifact_server": "identity.fnmesh-system.serviceaccount.identity.corp.example",
+            "fetch_anchors": "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n",
+        },
     ),
     (
         "images and pull policy come from the config",
@@ -197,6 +209,8 @@ def probe(deployment: dict[str, Any], what: str) -> Any:
         "site": lambda: arg_after(runtime, "--site"),
         "environment_url": lambda: arg_after(fetch, "--environment-url"),
         "artifact_url": lambda: arg_after(fetch, "--url"),
+        "artifact_server": lambda: arg_after(fetch, "--server-identity"),
+        "fetch_anchors": lambda: env(fetch).get("FNMESH_TRUST_ANCHORS"),
         "images": lambda: (fetch["image"], runtime["image"], proxy["image"]),
         "pull": lambda: {c["imagePullPolicy"] for c in (fetch, runtime, proxy)},
         "identity": lambda: env(proxy)["FNMESH_PROXY_IDENTITY"],

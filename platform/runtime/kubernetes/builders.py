@@ -14,7 +14,9 @@ A replica pod runs three containers:
 - ``fetch`` (init): downloads the revision's artifact from the platform's artifact service
   (``<artifact_url>/artifacts/<digest>``, and its dependency environment from
   ``<artifact_url>/environments/<key>`` when it has one) into an emptyDir, checks the
-  digest, authenticating with the pod's projected identity token;
+  digest, authenticating with the pod's projected identity token -- sent only over TLS
+  to a server whose certificate chains to the trust anchors and names the identity
+  endpoint (the artifact service presents that certificate);
 - ``function``: the runtime (``python -m fnmesh.functions``) serving the handler on
   127.0.0.1:8080 only;
 - ``fnmesh-proxy``: the replica proxy (``python -m fnmesh.platform.mesh.proxy``) taking
@@ -36,6 +38,7 @@ import json
 import math
 from typing import Any
 
+from fnmesh.platform.mesh.identity.names import component_identity
 from fnmesh.platform.model.quantities import format_cpu, format_memory, parse_cpu, parse_memory
 from fnmesh.platform.model.resources import LABEL_FUNCTION, LABEL_REVISION, Function, Revision
 from fnmesh.platform.runtime.kubernetes.config import ClusterConfig
@@ -81,6 +84,7 @@ POLICY_ANNOTATION = "fnmesh.dev/policy"
 POLICY_DIR = "/var/run/fnmesh.dev/policy"
 POLICY_FILE = f"{POLICY_DIR}/policy.json"
 STATS_PATH = "/v1/stats"
+TRUST_ANCHORS_ENV = "FNMESH_TRUST_ANCHORS"  # what the fetch checks the artifact service with
 
 
 # -- a revision's replicas --------------------------------------------------------------
@@ -224,6 +228,7 @@ def _fetch_container(revision: Revision, cfg: ClusterConfig) -> dict[str, Any]:
         "--digest", artifact.digest,
         "--dest", SOURCE_DIR,
         "--token-file", TOKEN_FILE,
+        "--server-identity", component_identity("identity", cfg.trust_domain),
     ]  # fmt: skip
     if artifact.environment:
         args += [
@@ -236,6 +241,7 @@ def _fetch_container(revision: Revision, cfg: ClusterConfig) -> dict[str, Any]:
         "imagePullPolicy": cfg.pull_policy,
         "command": ["python", "-m", "fnmesh.functions.fetch"],
         "args": args,
+        "env": _env({TRUST_ANCHORS_ENV: cfg.trust_anchors} if cfg.trust_anchors else {}),
         "resources": {"requests": {"cpu": cfg.runtime_cpu, "memory": cfg.runtime_memory}},
         "securityContext": _security_context(),
         "volumeMounts": [

@@ -43,7 +43,7 @@ class ClusterConfig:
     pull_policy: PullPolicy = "IfNotPresent"
     platform_namespace: str = "fnmesh-system"
     api_url: str = "http://fnmesh-api.fnmesh-system.svc:8081"
-    artifact_url: str = "http://fnmesh-api.fnmesh-system.svc:8081"
+    artifact_url: str = "https://fnmesh-api.fnmesh-system.svc:8444"  # https only: tokens
     identity_url: str = "https://fnmesh-api.fnmesh-system.svc:8443"
     autoscaler_url: str = "http://fnmesh-autoscaler.fnmesh-system.svc:8090"
     trust_domain: str = "fnmesh.local"
@@ -116,6 +116,14 @@ class ClusterConfig:
                         f"must be an http:// or https:// URL without a trailing '/', not {value!r}",
                     )
                 )
+        if not self.artifact_url.startswith("https://"):
+            found.append(
+                (
+                    "artifact_url",
+                    "must be https://: replicas send their identity token to the artifact "
+                    f"service, never in plaintext; not {self.artifact_url!r}",
+                )
+            )
         if not _DOMAIN.match(self.trust_domain):
             found.append(
                 (
