@@ -25,6 +25,7 @@ from fnmesh.platform.build import Builder, BuildLimits
 from fnmesh.platform.controller import Controller
 from fnmesh.platform.deploy import DeployService
 from fnmesh.platform.model import Function
+from fnmesh.platform.model.resource_policy import ResourcePolicy
 from fnmesh.platform.store import SqliteStore
 
 NS = "/apis/fnmesh.dev/v1alpha1/namespaces/default"
@@ -67,7 +68,9 @@ class Api:
 
 
 @asynccontextmanager
-async def running_api(home: Path, *, controller: bool = True) -> AsyncIterator[Api]:
+async def running_api(
+    home: Path, *, controller: bool = True, resources: ResourcePolicy | None = None
+) -> AsyncIterator[Api]:
     store = SqliteStore(home / "state.db")
     limits = BuildLimits()
     builder = Builder(home / "build", limits=limits)
@@ -81,6 +84,7 @@ async def running_api(home: Path, *, controller: bool = True) -> AsyncIterator[A
             builder=builder,
             logbook=NoLogs(),
             max_bundle_bytes=limits.max_bundle_bytes,
+            resources=resources,
         )
     )
     sock = socket.socket()
