@@ -10,6 +10,10 @@ this process may write to it:
   a group is a folder of the same name in each. It is killed by sending SIGKILL to
   whatever ``cgroup.procs`` lists until it lists nothing.
 
+Put a process in its group before it runs anything untrusted: start it held (waiting on
+a pipe, say), ``add(pid)``, then let it go -- or call ``join()`` in the child before it
+execs -- so nothing it forks escapes the limits.
+
 Every group lives under one parent folder (``fnmesh`` by default), so ``sweep`` can find
 and remove what a previous run of the platform left behind. Which files are written is
 decided in ``limits``; this module only reads and writes them.
