@@ -12,6 +12,7 @@ from starlette.requests import Request
 from fnmesh.platform.api.auth import Tokens
 from fnmesh.platform.build import Builder
 from fnmesh.platform.deploy import DeployService
+from fnmesh.platform.model.resource_policy import ResourcePolicy
 from fnmesh.platform.store import SecretStore, Store
 from fnmesh.platform.telemetry.tap import TapSessions
 from fnmesh.platform.telemetry.windows import Golden
@@ -45,6 +46,7 @@ class ApiDeps:
     telemetry: Telemetry | None = None
     metrics: CollectorRegistry | None = None  # the platform's own, served at GET /metrics
     secrets: SecretStore | None = None  # where function secrets live (values never leave)
+    resources: ResourcePolicy | None = None  # maximums a Function's resources must keep to
 
 
 def deps(request: Request) -> ApiDeps:

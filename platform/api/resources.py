@@ -14,6 +14,7 @@ from fnmesh.platform.api.errors import ApiError
 from fnmesh.platform.model import DEFAULT_NAMESPACE, ValidationError, check_name
 from fnmesh.platform.model.errors import FieldError
 from fnmesh.platform.model.manifest import parse_function
+from fnmesh.platform.model.resource_policy import ResourcePolicy
 from fnmesh.platform.model.resources import API_VERSION, LABEL_FUNCTION
 from fnmesh.platform.store.secrets import missing_references
 
@@ -61,7 +62,7 @@ async def list_functions(request: Request) -> JSONResponse:
 
 async def create_function(request: Request) -> JSONResponse:
     namespace, _ = _path(request)
-    function = _parse(await _body(request), None, namespace)
+    function = _parse(await _body(request), None, namespace, deps(request).resources)
     body = function.to_dict()
     check_references(request, body["spec"], namespace)
     body["metadata"].pop("resourceVersion", None)
@@ -76,7 +77,7 @@ async def get_function(request: Request) -> JSONResponse:
 
 async def replace_function(request: Request) -> JSONResponse:
     namespace, name = _path(request)
-    function = _parse(await _body(request), name, namespace)
+    function = _parse(await _body(request), name, namespace, deps(request).resources)
     store = deps(request).store
     current = store.get("Function", namespace, name or "")
     body = function.to_dict()
@@ -110,11 +111,17 @@ async def get_traffic_split(request: Request) -> JSONResponse:
     return JSONResponse(deps(request).store.get("TrafficSplit", namespace, name or ""))
 
 
-def _parse(data: Any, name: str | None, namespace: str) -> Any:
+def _parse(data: Any, name: str | None, namespace: str, resources: ResourcePolicy | None) -> Any:
     try:
-        return parse_function(data, name=name, namespace=namespace)
+        function = parse_function(data, name=name, namespace=namespace)
+        refusals = (
+            resources.refusals(function.spec.resources, "spec.resources") if resources else []
+        )
+        if refusals:
+            raise ValidationError(refusals, "the Function")
     except ValidationError as error:
         raise ApiError(422, error.render(), error.errors) from None
+    return function
 
 
 def check_references(request: Request, spec: dict[str, Any], namespace: str) -> None:

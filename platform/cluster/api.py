@@ -1,16 +1,18 @@
 """The API process on a cluster: ``python -m fnmesh.platform.cluster.api``.
 
-One port (``FNMESH_LISTEN_PORT``) serves the REST API (``platform.api``, unchanged) and
-the artifact service (``/artifacts/...``, ``/environments/...``, for the replicas' init
-containers); the identity endpoint has its own HTTPS port (``FNMESH_IDENTITY_PORT``).
+One port (``FNMESH_LISTEN_PORT``) serves the REST API (``platform.api``, unchanged); the
+identity endpoint has its own HTTPS port (``FNMESH_IDENTITY_PORT``), and so has the
+artifact service (``/artifacts/...``, ``/environments/...``, for the replicas' init
+containers, ``FNMESH_ARTIFACT_PORT``): replicas send it their identity token, so it is
+served over TLS only, presenting the identity endpoint's certificate (renewed in place).
 Resources live in the cluster (``ClusterStore``); builds, artifacts and environments on
 the API's volume (``FNMESH_DATA_DIR``). The admin token is the chart's Secret
 (``FNMESH_API_TOKEN``), kept as a Token object. No controller runs here: on a cluster
 the operator stamps revisions and writes status.
 
-Start, in order: store and token, builder, the identity endpoint, the HTTP listener.
-Stop, in reverse: the listener stops accepting and finishes requests, then the identity
-endpoint, then the store's client.
+Start, in order: store and token, builder, the identity endpoint, the artifact listener,
+the HTTP listener. Stop, in reverse: the listeners stop accepting and finish requests,
+then the identity endpoint, then the store's client.
 """
 
 from __future__ import annotations
@@ -23,14 +25,14 @@ import logging
 import os
 import shutil
 import socket
+import ssl
 import sys
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import uvicorn
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp
 
 from fnmesh.platform.api import ApiDeps, build_app
 from fnmesh.platform.api.auth import SYSTEM_NAMESPACE, Tokens
@@ -52,7 +54,6 @@ from fnmesh.platform.store.kubernetes_secrets import KubernetesSecrets
 
 log = logging.getLogger("fnmesh.cluster.api")
 ADMIN_TOKEN = "admin"
-ARTIFACT_PREFIXES = ("/artifacts/", "/environments/")
 
 
 def adopt_token(store: Store, name: str, secret: str, role: str = "admin") -> None:
@@ -72,22 +73,6 @@ def adopt_token(store: Store, name: str, secret: str, role: str = "admin") -> No
     if current.get("spec") != body["spec"]:
         body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
         store.update(body)
-
-
-class PathDispatch:
-    """ASGI: requests under a prefix go to its app, everything else to ``default``."""
-
-    def __init__(self, routes: Sequence[tuple[str, ASGIApp]], default: ASGIApp) -> None:
-        self.routes = list(routes)
-        self.default = default
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            for prefix, app in self.routes:
-                if scope["path"].startswith(prefix):
-                    await app(scope, receive, send)
-                    return
-        await self.default(scope, receive, send)
 
 
 class ClusterApi:
@@ -117,12 +102,10 @@ class ClusterApi:
         self.builder = Builder(settings.data_dir / "build", limits=self.limits)
         self.identity: IdentityService | None = None
         self._private: Path | None = None
-        self._server: uvicorn.Server | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
 
     def app(self) -> ASGIApp:
-        """The ASGI app of the HTTP port: the API, and the artifact service when enabled."""
-        data = self.settings.data_dir
+        """The ASGI app of the HTTP port: the API."""
         secrets = KubernetesSecrets(self.client)
         deps = ApiDeps(
             store=self.store,
@@ -133,34 +116,52 @@ class ClusterApi:
             max_bundle_bytes=self.limits.max_bundle_bytes,
             secrets=secrets,
         )
-        api = build_app(deps)
-        if not self.with_artifacts:
-            return api
+        return build_app(deps)
+
+    def artifacts_app(self) -> ASGIApp:
+        """The ASGI app of the artifact port (served over TLS only)."""
         service = ArtifactService(
             store=self.store,
             reviews=KubernetesTokenReviews(self.client.api),
             artifact_dir=self.builder.artifact_dir,
             environment_dir=self.builder.envs.path,
-            cache=data / "artifact-tars",
+            cache=self.settings.data_dir / "artifact-tars",
             audience=self.settings.audience,
         )
-        served = service.app()
-        return PathDispatch([(prefix, served) for prefix in ARTIFACT_PREFIXES], api)
+        return service.app()
 
-    async def start(self, sock: socket.socket) -> None:
+    async def start(self, sock: socket.socket, artifact_sock: socket.socket | None = None) -> None:
+        """Serve the API on ``sock`` and, with ``artifacts``, the artifact service over TLS
+        on ``artifact_sock`` (which then must be given)."""
+        if self.with_artifacts and (artifact_sock is None or not self.with_identity):
+            raise ValueError(
+                "the artifact service needs its own socket and the identity endpoint's "
+                "certificate: replicas send it their token, so it is served over TLS only"
+            )
         if self.settings.api_token:
             await asyncio.to_thread(adopt_token, self.store, ADMIN_TOKEN, self.settings.api_token)
         app = self.app()
         if self.with_identity:
             await self._start_identity()
-        self._server = uvicorn.Server(
-            uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
-        )
-        self._server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
+        if self.with_artifacts and artifact_sock is not None and self.identity is not None:
+            await self._serve(self.artifacts_app(), artifact_sock, self.identity.ssl_context())
+        await self._serve(app, sock)
+
+    async def _serve(
+        self, app: ASGIApp, sock: socket.socket, tls: ssl.SSLContext | None = None
+    ) -> None:
+        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+        config.load()
+        # uvicorn makes contexts from files only; this one is renewed in place, so new
+        # handshakes present the current certificate
+        config.ssl = tls
+        server = uvicorn.Server(config)
+        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
+        task = asyncio.create_task(server.serve(sockets=[sock]))
+        self._servers.append((server, task))
+        while not server.started:
+            if task.done():
+                task.result()
             await asyncio.sleep(0.01)
 
     async def _start_identity(self) -> None:
@@ -185,10 +186,12 @@ class ClusterApi:
         await self.identity.start(cluster.listen_host, self.settings.identity_port)
 
     async def stop(self, timeout: float = 10.0) -> None:
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
+        for server, _ in self._servers:
+            server.should_exit = True
+        for _, task in reversed(self._servers):
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._task, timeout)
+                await asyncio.wait_for(task, timeout)
+        self._servers.clear()
         if self.identity is not None:
             await self.identity.close()
         if self._private is not None:
@@ -204,16 +207,17 @@ async def serve(settings: ApiSettings, stop: asyncio.Event) -> int:
     api = ClusterApi(settings, client)
     try:
         sock = listen(settings.cluster.listen_host, settings.cluster.listen_port)
-        await api.start(sock)
+        artifact_sock = listen(settings.cluster.listen_host, settings.artifact_port)
+        await api.start(sock, artifact_sock)
     except (OSError, AuthorityError, StoreError) as error:
         await api.stop()
         return refuse("api", error, EXIT_START)
     log.info(
-        "API on %s:%d, identity endpoint on %s:%d, store: the cluster",
+        "API on %s:%d, identity endpoint on :%d, artifacts on :%d (TLS), store: the cluster",
         settings.cluster.listen_host,
         settings.cluster.listen_port,
-        settings.cluster.listen_host,
         settings.identity_port,
+        settings.artifact_port,
     )
     await stop.wait()
     await api.stop()

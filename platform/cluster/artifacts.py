@@ -7,9 +7,12 @@ and hashes to verify the digest. Built folders never change, so each tar is made
 and kept under the service's cache folder.
 
 Who may fetch: the caller sends the pod's projected identity token (``Authorization:
-Bearer``), which the cluster reviews (TokenReview, audience ``identity.fnmesh.dev``). A
-service account may fetch what a Revision of its own namespace, running as that account,
-uses -- so a replica gets its own revision's code and nothing of another function's.
+Bearer``) -- over TLS only: the service refuses a request that did not come over TLS
+(403, before looking at the token), and ``fnmesh.functions.fetch`` sends the token only
+to a server whose certificate chains to the trust anchor. The cluster reviews the token
+(TokenReview, audience ``identity.fnmesh.dev``). A service account may fetch what a
+Revision of its own namespace, running as that account, uses -- so a replica gets its
+own revision's code and nothing of another function's.
 Refusals are JSON Status objects, like the API's: 401 without a usable token, 403 for
 an artifact the account does not run, 404 for one the builder does not have, 503 when
 the cluster cannot review tokens.
@@ -191,6 +194,12 @@ class ArtifactService:
         digest: str | None = None,
         environment: str | None = None,
     ) -> Response:
+        if request.url.scheme != "https":
+            return failure(
+                403,
+                "the artifact service answers over https only: the identity token must not "
+                "travel in plaintext; use the https:// artifact URL (FNMESH_ARTIFACT_URL)",
+            )
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return failure(

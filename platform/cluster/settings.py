@@ -17,7 +17,8 @@ FNMESH_TRUST_DOMAIN                   suffix of every workload identity         
 FNMESH_TRUST_ANCHORS                  PEM the mesh's certificates chain up to       "" (required by
                                                                                     components)
 FNMESH_IDENTITY_TOKEN_FILE            the pod's projected identity token            /var/run/...
-FNMESH_API_URL, _ARTIFACT_URL         the API's Service (http://)                   fnmesh-api...
+FNMESH_API_URL                        the API's Service (http://)                   fnmesh-api...
+FNMESH_ARTIFACT_URL                   the artifact service (https:// only)          fnmesh-api...
 FNMESH_IDENTITY_URL                   the identity endpoint (https://)              fnmesh-api...
 FNMESH_ACTIVATOR_URL                  the activator's admission listener (https://) fnmesh-activ...
 FNMESH_AUTOSCALER_URL                 the autoscaler's stats listener (https://)    fnmesh-autos...
@@ -25,7 +26,8 @@ FNMESH_LISTEN_HOST / _PORT            where this component listens              
 FNMESH_REQUEST_TIMEOUT                seconds one Kubernetes API call may take      10
 ====================================  ============================================  ===============
 
-The API reads more (``ApiSettings``): ``FNMESH_IDENTITY_PORT``, ``FNMESH_IDENTITY_AUDIENCE``,
+The API reads more (``ApiSettings``): ``FNMESH_IDENTITY_PORT``, ``FNMESH_ARTIFACT_PORT``,
+``FNMESH_IDENTITY_AUDIENCE``,
 ``FNMESH_DATA_DIR``, ``FNMESH_API_TOKEN``, ``FNMESH_CA_DIR`` and the platform's service
 accounts ``FNMESH_{GATEWAY,ACTIVATOR,AUTOSCALER}_SERVICE_ACCOUNT``.
 """
@@ -46,6 +48,7 @@ from fnmesh.platform.runtime.kubernetes.config import SPLIT_API_VERSIONS
 PEM_CERTIFICATE = "-----BEGIN CERTIFICATE-----"
 API_PORT = 8081
 IDENTITY_PORT = 8443
+ARTIFACT_PORT = 8444  # HTTPS: replicas present their identity token there
 GATEWAY_PORT = 8080
 ACTIVATOR_PORT = 8012
 AUTOSCALER_PORT = 8090
@@ -56,7 +59,7 @@ class Addresses:
     """The platform's Services, as components reach each other."""
 
     api_url: str = f"http://fnmesh-api.fnmesh-system.svc:{API_PORT}"
-    artifact_url: str = f"http://fnmesh-api.fnmesh-system.svc:{API_PORT}"
+    artifact_url: str = f"https://fnmesh-api.fnmesh-system.svc:{ARTIFACT_PORT}"
     identity_url: str = f"https://fnmesh-api.fnmesh-system.svc:{IDENTITY_PORT}"
     activator_url: str = f"https://fnmesh-activator.fnmesh-system.svc:{ACTIVATOR_PORT}"
     autoscaler_url: str = f"https://fnmesh-autoscaler.fnmesh-system.svc:{AUTOSCALER_PORT}"
@@ -107,6 +110,7 @@ class ApiSettings:
 
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
     identity_port: int = IDENTITY_PORT
+    artifact_port: int = ARTIFACT_PORT
     audience: str = IDENTITY_AUDIENCE
     data_dir: Path = Path("/var/lib/fnmesh")
     api_token: str = ""
@@ -134,6 +138,7 @@ class ApiSettings:
         settings = cls(
             cluster=cluster,
             identity_port=read.port("IDENTITY_PORT", IDENTITY_PORT),
+            artifact_port=read.port("ARTIFACT_PORT", ARTIFACT_PORT),
             audience=read.text("IDENTITY_AUDIENCE", IDENTITY_AUDIENCE),
             data_dir=read.path("DATA_DIR", "/var/lib/fnmesh"),
             api_token=token,
@@ -246,7 +251,7 @@ class Reader:
         defaults = Addresses()
         addresses = Addresses(
             api_url=self.url("API_URL", defaults.api_url, ("http", "https")),
-            artifact_url=self.url("ARTIFACT_URL", defaults.artifact_url, ("http", "https")),
+            artifact_url=self.url("ARTIFACT_URL", defaults.artifact_url, ("https",)),
             identity_url=self.url("IDENTITY_URL", defaults.identity_url, ("https",)),
             activator_url=self.url("ACTIVATOR_URL", defaults.activator_url, ("https",)),
             autoscaler_url=self.url("AUTOSCALER_URL", defaults.autoscaler_url, ("https",)),

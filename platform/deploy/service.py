@@ -12,6 +12,7 @@ from fnmesh.platform.build import Builder, BuildLimits, BuildResult, check_bundl
 from fnmesh.platform.model import Artifact, Function, FunctionSpec, Manifest, parse_manifest
 from fnmesh.platform.model.errors import FieldError, ValidationError
 from fnmesh.platform.model.manifest import MANIFEST_FILE
+from fnmesh.platform.model.resource_policy import ResourcePolicy
 from fnmesh.platform.store import Conflict, NotFound, SecretStore, Store
 from fnmesh.platform.store.secrets import missing_references
 
@@ -40,11 +41,14 @@ class DeployService:
         builder: Builder,
         limits: BuildLimits,
         secrets: SecretStore | None = None,
+        *,
+        resources: ResourcePolicy | None = None,
     ) -> None:
         self.store = store
         self.builder = builder
         self.limits = limits
         self.secrets = secrets
+        self.resources = resources  # the platform's maximums, checked before a build
 
     def prepare(self, namespace: str, name: str | None, bundle: bytes) -> Manifest:
         """Check the bundle and its ``fn.yaml`` before anything is built or written.
@@ -67,6 +71,10 @@ class DeployService:
                 "the source",
             )
         manifest = parse_manifest(text)
+        if self.resources is not None:
+            refusals = self.resources.refusals(manifest.spec.resources)
+            if refusals:
+                raise ValidationError(refusals, MANIFEST_FILE)
         if name is not None and manifest.name != name:
             raise NameMismatch(
                 f"fn.yaml names the function {manifest.name!r} but it was "

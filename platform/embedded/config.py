@@ -19,6 +19,8 @@ from fnmesh.activator.settings import ActivatorConfig
 from fnmesh.autoscaler.settings import AutoscalerConfig
 from fnmesh.platform.model.durations import parse_duration
 from fnmesh.platform.model.errors import Problems
+from fnmesh.platform.model.quantities import parse_cpu, parse_memory
+from fnmesh.platform.model.resource_policy import ResourcePolicy
 from fnmesh.platform.runtime.local.outputrate import MAX_LINE_BYTES
 from fnmesh.platform.runtime.local.settings import RuntimeConfig
 
@@ -57,6 +59,8 @@ class PlatformConfig:
     runtime: RuntimeConfig = field(default_factory=RuntimeConfig)
     autoscaler: AutoscalerConfig = field(default_factory=AutoscalerConfig)
     activator: ActivatorConfig = field(default_factory=ActivatorConfig)
+    # defaults and maximums of a replica's memory (bytes), cpu (millicores) and pids
+    resources: ResourcePolicy = field(default_factory=ResourcePolicy)
 
     @property
     def state_db(self) -> Path:
@@ -91,6 +95,7 @@ _GROUPS = {
     "runtime": RuntimeConfig,
     "autoscaler": AutoscalerConfig,
     "activator": ActivatorConfig,
+    "resources": ResourcePolicy,
 }
 
 
@@ -128,6 +133,8 @@ def load(
         group, _, name = dotted.partition(".")
         values.setdefault(group, {})[name] = value
     groups = {group: _build(cls, values[group], group, problems) for group, cls in _GROUPS.items()}
+    for name, message in groups["resources"].problems():
+        problems.add(f"resources.{name}", message)
     if problems.errors:
         raise ConfigError(
             "invalid configuration:\n" + "\n".join(f"  - {e}" for e in problems.errors)
@@ -154,6 +161,12 @@ def _build(cls: type, given: dict[str, Any], group: str, problems: Problems) -> 
             problems.add(where, f"unknown setting; known: {', '.join(fields)}")
             continue
         default = getattr(cls(), name)
+        if name.endswith(("_memory", "_cpu")):
+            try:
+                kwargs[name] = _quantity(name, raw)
+            except ValueError as error:
+                problems.add(where, str(error))
+            continue
         value = _coerce(raw, default)
         if value is None:
             problems.add(where, f"must be {_kind(default)}, not {raw!r}")
@@ -166,6 +179,14 @@ def _build(cls: type, given: dict[str, Any], group: str, problems: Problems) -> 
         else:
             kwargs[name] = value
     return cls(**kwargs)
+
+
+def _quantity(name: str, raw: Any) -> int:
+    """A memory setting in bytes or a cpu setting in millicores ('256Mi', '500m', 2)."""
+    amount = parse_memory(raw) if name.endswith("_memory") else parse_cpu(raw)
+    if amount <= 0:
+        raise ValueError(f"must be more than 0, not {raw!r}")
+    return amount
 
 
 def _coerce(raw: Any, default: Any) -> Any:

@@ -123,7 +123,9 @@ class EmbeddedPlatform:
             max_files=cfg.build.max_files,
         )
         self.builder = Builder(cfg.build_root, limits=limits)
-        self.deploy = DeployService(self.store, self.builder, limits, self.secrets)
+        self.deploy = DeployService(
+            self.store, self.builder, limits, self.secrets, resources=cfg.resources
+        )
         # the platform's own metrics (cold starts, scale events, the gateway's requests,
         # dropped replica output), served at GET /metrics on the API port
         self.metrics = CollectorRegistry()
@@ -204,6 +206,7 @@ class EmbeddedPlatform:
                 telemetry=self.telemetry,
                 metrics=self.metrics,
                 secrets=self.secrets,
+                resources=cfg.resources,
             )
         )
         self.uvicorn = uvicorn.Server(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from fnmesh.platform.model.quantities import millicores
 from fnmesh.platform.model.wire import from_wire, to_wire
 
 GROUP = "fnmesh.dev"
@@ -57,6 +58,23 @@ class ScaleSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class ResourcesSpec:
+    """Limits of a replica's runtime; None means the platform's default.
+
+    ``memory`` in bytes, ``cpu`` in cores (0.5 = 500m), ``pids`` a count of processes and
+    threads: numbers, so that a stored object reads back the same (see ``quantities``).
+    """
+
+    memory: int | None = None
+    cpu: float | None = None
+    pids: int | None = None
+
+    @property
+    def cpu_millis(self) -> int | None:
+        return None if self.cpu is None else millicores(self.cpu)
+
+
+@dataclass(frozen=True, slots=True)
 class RolloutSpec:
     strategy: RolloutStrategy = "immediate"
     step_weight: int = 10
@@ -99,6 +117,7 @@ class FunctionSpec:
     visibility: Visibility = "public"
     service_account: str | None = None
     scale: ScaleSpec = field(default_factory=ScaleSpec)
+    resources: ResourcesSpec = field(default_factory=ResourcesSpec)
     rollout: RolloutSpec = field(default_factory=RolloutSpec)
     artifact: Artifact | None = None
     traffic: list[TrafficTarget] = field(default_factory=list)
@@ -190,6 +209,7 @@ class RevisionSpec:
     scale: ScaleSpec = field(default_factory=ScaleSpec)
     secrets: list[str] = field(default_factory=list)
     secret_env: dict[str, str] = field(default_factory=dict)
+    resources: ResourcesSpec = field(default_factory=ResourcesSpec)
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +288,7 @@ def revision_spec_for(function: Function) -> RevisionSpec:
         scale=spec.scale,
         secrets=list(spec.secrets),
         secret_env=dict(spec.secret_env),
+        resources=spec.resources,
     )
 
 

@@ -15,9 +15,28 @@ from typing import Any, Literal
 
 from fnmesh.platform.model.durations import parse_duration
 from fnmesh.platform.model.errors import Problems
+from fnmesh.platform.model.quantities import (
+    CPU_EXAMPLE,
+    MEMORY_EXAMPLE,
+    cores,
+    format_cpu,
+    format_memory,
+    parse_cpu,
+    parse_memory,
+)
 
 Kind = Literal[
-    "string", "integer", "number", "duration", "boolean", "map", "object", "enum", "list"
+    "string",
+    "integer",
+    "number",
+    "duration",
+    "boolean",
+    "map",
+    "object",
+    "enum",
+    "list",
+    "memory",
+    "cpu",
 ]
 Check = Callable[[Any], str | None]
 
@@ -45,6 +64,8 @@ _TYPE_WORDS = {
     "map": "a mapping of names to strings",
     "object": "a mapping",
     "list": "a list",
+    "memory": f"a memory size such as {MEMORY_EXAMPLE}",
+    "cpu": f"a cpu amount such as {CPU_EXAMPLE}",
 }
 
 
@@ -82,6 +103,8 @@ def _value(value: Any, spec: Field, where: str, problems: Problems) -> Any:
         result = parse_duration(value)
         if result is None:
             problems.add(where, f"must be {_TYPE_WORDS['duration']}, not {value!r}")
+    elif spec.kind in ("memory", "cpu"):
+        result = _quantity(value, spec, where, problems)
     elif spec.kind == "enum":
         if value not in spec.choices:
             problems.add(where, f"must be one of {', '.join(spec.choices)}, not {value!r}")
@@ -137,6 +160,27 @@ def _number(value: Any, spec: Field, where: str, problems: Problems) -> float | 
     return number
 
 
+def _quantity(value: Any, spec: Field, where: str, problems: Problems) -> int | float | None:
+    """Memory as bytes, cpu as cores (from millicores), checked against the bounds."""
+    try:
+        amount = parse_memory(value) if spec.kind == "memory" else parse_cpu(value)
+    except ValueError as error:
+        problems.add(where, str(error))
+        return None
+    spell = format_memory if spec.kind == "memory" else format_cpu
+    # memory bounds are bytes; cpu bounds are cores, like the value stored
+    scale = 1 if spec.kind == "memory" else 1000
+    if spec.minimum is not None and amount < spec.minimum * scale:
+        low = spell(round(spec.minimum * scale))
+        problems.add(where, f"is {spell(amount)}, below the least a replica can run with, {low}")
+        return None
+    if spec.maximum is not None and amount > spec.maximum * scale:
+        high = spell(round(spec.maximum * scale))
+        problems.add(where, f"is {spell(amount)}, above {high}: ask for at most {high}")
+        return None
+    return amount if spec.kind == "memory" else cores(amount)
+
+
 def _bounds(number: float, spec: Field, where: str, problems: Problems) -> None:
     if spec.minimum is not None and number < spec.minimum:
         problems.add(where, f"must be at least {spec.minimum:g}, not {number:g}")
@@ -177,6 +221,9 @@ def _type_name(value: Any) -> str:
     return names.get(type(value), type(value).__name__)
 
 
+_NUMERIC = ("integer", "number", "duration", "memory", "cpu")
+
+
 def openapi(fields: Mapping[str, Field]) -> dict[str, Any]:
     """The OpenAPI v3 (structural) schema of an object with ``fields``."""
     return {
@@ -201,13 +248,15 @@ def _openapi_field(spec: Field) -> dict[str, Any]:
         out = {"type": "array", "items": items}
     elif spec.kind == "enum":
         out = {"type": "string", "enum": list(spec.choices)}
-    elif spec.kind == "duration":
+    elif spec.kind == "duration" or spec.kind == "cpu":
         out = {"type": "number"}
+    elif spec.kind == "memory":
+        out = {"type": "integer", "format": "int64"}
     else:
         out = {"type": spec.kind}
-    if spec.minimum is not None and spec.kind in ("integer", "number", "duration"):
+    if spec.minimum is not None and spec.kind in _NUMERIC:
         out["minimum"] = spec.minimum
-    if spec.maximum is not None and spec.kind in ("integer", "number", "duration"):
+    if spec.maximum is not None and spec.kind in _NUMERIC:
         out["maximum"] = spec.maximum
     if spec.max_length is not None:
         out["maxLength"] = spec.max_length

@@ -103,6 +103,29 @@ ROLLOUT_FIELDS: dict[str, Field] = {
     "minRequests": Field("integer", "requests an interval needs before it is judged", minimum=0),
 }
 
+MIN_MEMORY = 16 * 1024 * 1024  # a Python runtime does not start in less
+MIN_CPU_CORES = 0.01  # 10m: one millisecond per 100 ms scheduling period
+MIN_PIDS = 8  # the runtime's own threads
+
+RESOURCES_FIELDS: dict[str, Field] = {
+    "memory": Field(
+        "memory",
+        "most memory a replica's runtime may use, in bytes ('256Mi' in fn.yaml); "
+        "over it the runtime is killed",
+        minimum=MIN_MEMORY,
+    ),
+    "cpu": Field(
+        "cpu",
+        "cpu time a replica's runtime may use, in cores ('500m' or 0.5 in fn.yaml)",
+        minimum=MIN_CPU_CORES,
+    ),
+    "pids": Field(
+        "integer",
+        "most processes and threads a replica's runtime may have at once",
+        minimum=MIN_PIDS,
+    ),
+}
+
 ARTIFACT_FIELDS: dict[str, Field] = {
     "digest": Field("string", "content digest of the built source", required=True, check=_digest),
     "environment": Field("string", "key of the dependency environment it runs with"),
@@ -142,6 +165,11 @@ SPEC_FIELDS: dict[str, Field] = {
     "visibility": Field("enum", "who may call it", choices=("public", "private")),
     "serviceAccount": Field("string", "the identity its replicas run as", check=_service_account),
     "scale": Field("object", "autoscaling settings", fields=SCALE_FIELDS),
+    "resources": Field(
+        "object",
+        "limits of each replica's runtime; unset ones take the platform's defaults",
+        fields=RESOURCES_FIELDS,
+    ),
     "rollout": Field("object", "how new revisions take traffic", fields=ROLLOUT_FIELDS),
     "artifact": Field("object", "the built source (set by deploy)", fields=ARTIFACT_FIELDS),
     # secrets: names only, never values (see model.secrets)

@@ -25,6 +25,7 @@ from fnmesh.platform.build import Builder, BuildLimits
 from fnmesh.platform.controller import Controller
 from fnmesh.platform.deploy import DeployService
 from fnmesh.platform.model import Function
+from fnmesh.platform.model.resource_policy import ResourcePolicy
 from fnmesh.platform.store import SqliteStore
 
 NS = "/apis/fnmesh.dev/v1alpha1/namespaces/default"
@@ -74,7 +75,11 @@ class Api:
 
 @asynccontextmanager
 async def running_api(
-    home: Path, *, controller: bool = True, clock: Callable[[], float] = time.time
+    home: Path,
+    *,
+    controller: bool = True,
+    clock: Callable[[], float] = time.time,
+    resources: ResourcePolicy | None = None,
 ) -> AsyncIterator[Api]:
     """The API on a real store; ``clock`` is the wall clock tokens expire by."""
     store = SqliteStore(home / "state.db")
@@ -90,6 +95,7 @@ async def running_api(
             builder=builder,
             logbook=NoLogs(),
             max_bundle_bytes=limits.max_bundle_bytes,
+            resources=resources,
         )
     )
     sock = socket.socket()

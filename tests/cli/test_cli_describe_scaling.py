@@ -67,3 +67,30 @@ def test_the_scaling_view_tolerates_a_missing_or_odd_status() -> None:
 )
 def test_durations(seconds: float | None, shown: str | None) -> None:
     assert duration(seconds) == shown
+
+
+def resource_rows(out: str) -> list[list[str]]:
+    section = out.split("Resources:\n")[1].split("\n\n")[0].splitlines()
+    assert section[0].split() == ["REVISION", "MEMORY", "CPU", "PIDS"]
+    return [line.split() for line in section[1:]]
+
+
+def test_describe_shows_the_resources_of_the_function_and_each_revision(
+    fn: Fn, fake: FakeApi, capsys: pytest.CaptureFixture[str]
+) -> None:
+    asked = {"memory": 512 * 1024 * 1024, "cpu": 0.5, "pids": 128}
+    fake.add(function(created="hello-00002", ready_revision="hello-00002"))
+    fake.functions[("default", "hello")]["spec"]["resources"] = asked
+    newer = revision("hello-00002")
+    newer["spec"]["resources"] = asked
+    fake.add(newer)
+    older = revision("hello-00001", ready=0, desired=0)
+    older["spec"]["resources"] = {"cpu": 2}
+    fake.add(older)
+    assert fn("describe", "hello") == 0
+    out = capsys.readouterr().out
+    assert "Resources:    memory 512Mi, cpu 500m, pids 128" in out
+    assert resource_rows(out) == [
+        ["hello-00002", "512Mi", "500m", "128"],
+        ["hello-00001", "default", "2", "default"],
+    ]

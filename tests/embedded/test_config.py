@@ -61,3 +61,24 @@ def test_bounds_that_would_refuse_everything_are_refused(tmp_path: Path) -> None
     assert "gateway.max_buffered_bytes: must be at least 1" in text
     assert "runtime.log_lines_per_second: must be at least 1" in text
     assert "runtime.log_bytes_per_second: must be at least 16385" in text
+
+
+def test_resource_defaults_and_maximums_take_quantities(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text(
+        "resources: {default_memory: 128Mi, max_memory: 1Gi, default_cpu: 500m, max_cpu: 2}\n"
+    )
+    config = load(tmp_path, env={"FNMESH_RESOURCES_MAX_PIDS": "512"})
+    policy = config.resources
+    assert (policy.default_memory, policy.max_memory) == (128 * 1024**2, 1024**3)
+    assert (policy.default_cpu, policy.max_cpu, policy.max_pids) == (500, 2000, 512)
+
+
+def test_resource_settings_are_checked(tmp_path: Path) -> None:
+    (tmp_path / "config.yaml").write_text(
+        "resources: {default_memory: 128m, default_cpu: 3, max_cpu: 2}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path)
+    text = str(caught.value)
+    assert "resources.default_memory: '128m' is milli-bytes" in text
+    assert "resources.default_cpu: is 3, above max_cpu 2" in text

@@ -19,6 +19,7 @@ from fnmesh.platform.model import (
     Function,
     FunctionSpec,
     ObjectMeta,
+    ResourcesSpec,
     Revision,
     RevisionSpec,
 )
@@ -103,17 +104,29 @@ DEPLOYMENT_CASES: list[tuple[str, dict[str, Any], dict[str, Any], Any]] = [
     (
         "a dependency environment is fetched and used",
         {"artifact": Artifact(digest=DIGEST, environment="env-1")},
-        {"artifact_url": "http://artifacts.example:9000"},
+        {"artifact_url": "https://artifacts.example:9000"},
         {
             "site": "/fnmesh/artifact/site",
-            "environment_url": "http://artifacts.example:9000/environments/env-1",
+            "environment_url": "https://artifacts.example:9000/environments/env-1",
         },
     ),
     (
         "the artifact comes from the artifact service",
         {},
-        {"artifact_url": "http://fnmesh-api.platform.svc:8081"},
-        {"artifact_url": f"http://fnmesh-api.platform.svc:8081/artifacts/{DIGEST}"},
+        {"artifact_url": "https://fnmesh-api.platform.svc:8444"},
+        {"artifact_url": f"https://fnmesh-api.platform.svc:8444/artifacts/{DIGEST}"},
+    ),
+    (
+        "the fetch checks the artifact service's certificate before sending its token",
+        {},
+        {
+            "trust_domain": "corp.example",
+            "trust_anchors": "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n",
+        },
+        {
+            "artifact_server": "identity.fnmesh-system.serviceaccount.identity.corp.example",
+            "fetch_anchors": "-----BEGIN CERTIFICATE-----\nx\n-----END CERTIFICATE-----\n",
+        },
     ),
     (
         "images and pull policy come from the config",
@@ -196,6 +209,8 @@ def probe(deployment: dict[str, Any], what: str) -> Any:
         "site": lambda: arg_after(runtime, "--site"),
         "environment_url": lambda: arg_after(fetch, "--environment-url"),
         "artifact_url": lambda: arg_after(fetch, "--url"),
+        "artifact_server": lambda: arg_after(fetch, "--server-identity"),
+        "fetch_anchors": lambda: env(fetch).get("FNMESH_TRUST_ANCHORS"),
         "images": lambda: (fetch["image"], runtime["image"], proxy["image"]),
         "pull": lambda: {c["imagePullPolicy"] for c in (fetch, runtime, proxy)},
         "identity": lambda: env(proxy)["FNMESH_PROXY_IDENTITY"],
@@ -632,3 +647,121 @@ def test_without_trust_anchors_the_proxy_says_what_is_missing() -> None:
     proxy = container(make_deployment(revision(), ClusterConfig()), "fnmesh-proxy")
     with pytest.raises(ValidationError, match="FNMESH_PROXY_TRUST_ANCHORS: is required"):
         ProxyConfig.from_env(resolved_env(proxy, "hello-00002-x7k2p"))
+
+
+RESOURCE_CASES = [
+    (
+        "the revision's resources are the runtime's limits",
+        ResourcesSpec(memory=512 * 1024**2, cpu=0.5, pids=128),
+        {},
+        {
+            "requests": {"cpu": "50m", "memory": "64Mi"},
+            "limits": {"cpu": "500m", "memory": "512Mi"},
+        },
+    ),
+    (
+        "unset: the cluster's default limits",
+        ResourcesSpec(),
+        {},
+        {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "1", "memory": "256Mi"}},
+    ),
+    (
+        "the cluster's defaults are configurable",
+        ResourcesSpec(cpu=2.0),
+        {"runtime_cpu_limit": "1500m", "runtime_memory_limit": "1Gi"},
+        {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"cpu": "2", "memory": "1Gi"}},
+    ),
+    (
+        "requests never exceed small limits",
+        ResourcesSpec(memory=32 * 1024**2, cpu=0.02),
+        {},
+        {"requests": {"cpu": "20m", "memory": "32Mi"}, "limits": {"cpu": "20m", "memory": "32Mi"}},
+    ),
+    (
+        "memory that is no whole number of Ki is written in bytes",
+        ResourcesSpec(memory=100_000_000),
+        {"runtime_memory": "64M"},
+        {
+            "requests": {"cpu": "50m", "memory": "62500Ki"},
+            "limits": {"cpu": "1", "memory": "100000000"},
+        },
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("what", "resources", "config", "expected"),
+    RESOURCE_CASES,
+    ids=[case[0] for case in RESOURCE_CASES],
+)
+def test_runtime_resources_table(
+    what: str,
+    resources: ResourcesSpec,
+    config: dict[str, Any],
+    expected: dict[str, Any],
+    validate: Validate,
+) -> None:
+    deployment = make_deployment(revision(resources=resources), ClusterConfig(**config))
+    validate(deployment)
+    assert container(deployment, "function")["resources"] == expected
+
+
+# The Pod Security Standard "restricted" profile, field by field, for every container.
+RESTRICTED_CONTAINER = {
+    "runAsNonRoot": True,
+    "readOnlyRootFilesystem": True,
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+@pytest.mark.parametrize("name", ["fetch", "function", "fnmesh-proxy"])
+@pytest.mark.parametrize(("field", "value"), list(RESTRICTED_CONTAINER.items()))
+def test_every_container_is_restricted(name: str, field: str, value: Any) -> None:
+    deployment = make_deployment(revision(), ClusterConfig())
+    assert container(deployment, name)["securityContext"][field] == value
+    assert "privileged" not in container(deployment, name)["securityContext"]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("runAsNonRoot", True),
+        ("runAsUser", 65532),
+        ("runAsGroup", 65532),
+        ("seccompProfile", {"type": "RuntimeDefault"}),
+    ],
+)
+def test_the_pod_runs_as_a_fixed_unprivileged_user(field: str, value: Any) -> None:
+    pod = make_deployment(revision(), ClusterConfig())["spec"]["template"]["spec"]
+    assert pod["securityContext"][field] == value
+
+
+def test_the_pod_shares_nothing_with_its_node() -> None:
+    pod = make_deployment(revision(), ClusterConfig())["spec"]["template"]["spec"]
+    for field in ("hostNetwork", "hostPID", "hostIPC", "shareProcessNamespace"):
+        assert not pod.get(field), field
+    allowed = {"emptyDir", "projected", "downwardAPI"}
+    for volume in pod["volumes"]:
+        assert set(volume) - {"name"} <= allowed, volume["name"]
+
+
+def test_the_runtime_writes_only_its_own_scratch_and_holds_no_token() -> None:
+    deployment = make_deployment(revision(), ClusterConfig())
+    pod = deployment["spec"]["template"]["spec"]
+    runtime = container(deployment, "function")
+    assert mounts(runtime)["/tmp"] == "function-tmp"
+    writable = [m["name"] for m in runtime["volumeMounts"] if not m.get("readOnly")]
+    assert writable == ["function-tmp"]
+    assert "identity-token" not in mounts(runtime).values()
+    assert "automountServiceAccountToken" not in runtime  # a pod field: False above
+    assert pod["automountServiceAccountToken"] is False
+    # the token goes to the proxy (certificates) and the fetch, which ends before the
+    # runtime starts (artifacts over TLS only)
+    holders = [
+        c["name"]
+        for c in pod["containers"] + pod["initContainers"]
+        if "identity-token" in mounts(c).values()
+    ]
+    assert sorted(holders) == ["fetch", "fnmesh-proxy"]

@@ -15,6 +15,7 @@ import io
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import tarfile
@@ -97,11 +98,21 @@ def cluster() -> Iterator[ApiThread]:
 
 
 class Running:
-    def __init__(self, api: ClusterApi, url: str, authority: CertificateAuthority) -> None:
+    def __init__(
+        self, api: ClusterApi, url: str, artifacts: str, authority: CertificateAuthority
+    ) -> None:
         self.api = api
         self.url = url
+        self.artifacts = artifacts  # the artifact service, over TLS only
         self.authority = authority
         self.admin = {"Authorization": f"Bearer {ADMIN}"}
+
+    def tls(self) -> ssl.SSLContext:
+        """Trusts the platform's anchor; pass ``server_hostname=ARTIFACT_SERVER``."""
+        return ssl.create_default_context(cadata=self.authority.trust_anchors_pem)
+
+
+ARTIFACT_SERVER = component_identity("identity")  # the certificate the artifact port shows
 
 
 @pytest.fixture
@@ -115,10 +126,15 @@ async def platform(cluster: ApiThread, tmp_path: Path) -> AsyncIterator[Running]
         ca_dir=tmp_path / "ca",
     )
     api = ClusterApi(settings, client_for(cluster.url))
-    sock = listen("127.0.0.1", 0)
-    await api.start(sock)
+    sock, artifact_sock = listen("127.0.0.1", 0), listen("127.0.0.1", 0)
+    await api.start(sock, artifact_sock)
     try:
-        yield Running(api, f"http://127.0.0.1:{sock.getsockname()[1]}", authority)
+        yield Running(
+            api,
+            f"http://127.0.0.1:{sock.getsockname()[1]}",
+            f"https://127.0.0.1:{artifact_sock.getsockname()[1]}",
+            authority,
+        )
     finally:
         await api.stop()
 
@@ -248,11 +264,12 @@ def revision_for(digest: str, account: str | None = None) -> dict[str, Any]:
 async def fetch_as(tmp_path: Path, platform: Running, token: str, digest: str, out: str) -> int:
     (tmp_path / f"{out}.token").write_text(token)
     argv = [
-        "--url", f"{platform.url}/artifacts/{digest}", "--digest", digest,
+        "--url", f"{platform.artifacts}/artifacts/{digest}", "--digest", digest,
         "--dest", str(tmp_path / out / "source"), "--token-file", str(tmp_path / f"{out}.token"),
-        "--attempts", "1",
+        "--attempts", "1", "--server-identity", ARTIFACT_SERVER,
     ]  # fmt: skip
-    return await asyncio.to_thread(fetch.main, argv)
+    env = {"FNMESH_TRUST_ANCHORS": platform.authority.trust_anchors_pem}
+    return await asyncio.to_thread(fetch.main, argv, env)
 
 
 async def test_a_replica_fetches_its_revisions_artifact(
@@ -276,9 +293,12 @@ async def test_a_replica_fetches_its_revisions_artifact(
     code = await fetch_as(tmp_path, platform, "hello-api-token", digest, "api")
     assert code == fetch.EXIT_DOWNLOAD
 
-    async with aiohttp.ClientSession(platform.url) as http:
+    tls = {"ssl": platform.tls(), "server_hostname": ARTIFACT_SERVER}
+    async with aiohttp.ClientSession(platform.artifacts) as http:
         url = f"/artifacts/{digest}"
-        async with http.get(url, headers={"Authorization": "Bearer hello-token"}) as response:
+        async with http.get(
+            url, headers={"Authorization": "Bearer hello-token"}, **tls
+        ) as response:
             assert response.headers["content-type"] == "application/gzip"
             data = gzip.decompress(await response.read())
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
@@ -288,15 +308,24 @@ async def test_a_replica_fetches_its_revisions_artifact(
             ({"Authorization": "Bearer other-token"}, 403, "runs no revision"),
             ({}, 401, "projected identity token"),
         ]:
-            async with http.get(url, headers=headers) as response:
+            async with http.get(url, headers=headers, **tls) as response:
                 body = await response.json()
                 assert (response.status, body["kind"]) == (status, "Status")
                 assert reason in body["message"]
         missing = "/artifacts/sha256:" + "9" * 64
-        async with http.get(missing, headers={"Authorization": "Bearer hello-token"}) as response:
+        async with http.get(
+            missing, headers={"Authorization": "Bearer hello-token"}, **tls
+        ) as response:
             assert response.status == 403  # no revision runs it, whether it exists or not
-        async with http.get("/artifacts/md5:x", headers=platform.admin) as response:
+        async with http.get("/artifacts/md5:x", headers=platform.admin, **tls) as response:
             assert response.status == 400
+    # the plaintext API port does not serve artifacts at all
+    async with (
+        aiohttp.ClientSession(platform.url) as http,
+        http.get(url, headers={"Authorization": "Bearer hello-token"}) as response,
+    ):
+        assert response.status in (401, 404), await response.text()
+        assert response.headers.get("content-type") != "application/gzip"
 
 
 async def test_an_environment_is_served_to_the_revision_using_it(
@@ -313,12 +342,13 @@ async def test_an_environment_is_served_to_the_revision_using_it(
     body = revision_for("sha256:" + "1" * 64)
     body["spec"]["artifact"]["environment"] = key
     cluster.request("POST", "/apis/fnmesh.dev/v1alpha1/namespaces/default/revisions", body)
-    async with aiohttp.ClientSession(platform.url) as http:
+    tls = {"ssl": platform.tls(), "server_hostname": ARTIFACT_SERVER}
+    async with aiohttp.ClientSession(platform.artifacts) as http:
         headers = {"Authorization": "Bearer hello-token"}
-        async with http.get(f"/environments/{key}", headers=headers) as response:
+        async with http.get(f"/environments/{key}", headers=headers, **tls) as response:
             assert response.status == 200
             data = await response.read()
-        async with http.get(f"/environments/{'f' * 64}", headers=headers) as response:
+        async with http.get(f"/environments/{'f' * 64}", headers=headers, **tls) as response:
             assert response.status == 403
     dest = tmp_path / "site"
     fetch.install(data, fetch.Fetch("x", dest, fetch.ENVIRONMENT_LIMITS))

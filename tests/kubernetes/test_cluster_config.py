@@ -80,3 +80,16 @@ def test_every_bad_variable_is_named() -> None:
     assert "http:// or https://" in errors["FNMESH_IDENTITY_URL"]
     assert "not root" in errors["FNMESH_RUN_AS_USER"]
     assert "the operator's environment is invalid" in str(caught.value)
+
+
+def test_default_runtime_limits_must_be_quantities() -> None:
+    config = ClusterConfig(runtime_memory_limit="256m", runtime_cpu_limit="lots")
+    found = dict(config.problems())
+    assert "write 256Mi" in found["runtime_memory_limit"]
+    assert "'500m'" in found["runtime_cpu_limit"]
+
+
+def test_the_artifact_service_is_reached_over_https_only() -> None:
+    assert ClusterConfig().artifact_url.startswith("https://")
+    found = dict(ClusterConfig(artifact_url="http://fnmesh-api.fnmesh-system.svc:8081").problems())
+    assert "must be https://: replicas send their identity token" in found["artifact_url"]

@@ -90,3 +90,14 @@ def test_the_api_needs_its_token_but_not_the_anchors() -> None:
     assert (settings.data_dir, settings.cluster.listen_port) == (Path("/data"), 8081)
     with pytest.raises(ValidationError, match="FNMESH_DATA_DIR: must be an absolute path"):
         ApiSettings.from_env({"FNMESH_API_TOKEN": "a-long-enough-token", "FNMESH_DATA_DIR": "x"})
+
+
+def test_the_artifact_service_is_https_only() -> None:
+    settings = ApiSettings.from_env({"FNMESH_API_TOKEN": "a-long-enough-token"})
+    assert settings.artifact_port == 8444
+    assert settings.cluster.addresses.artifact_url.startswith("https://")
+    with pytest.raises(ValidationError, match="FNMESH_ARTIFACT_URL: must be https:// host:port"):
+        ClusterSettings.from_env(
+            {"FNMESH_TRUST_ANCHORS": ANCHOR, "FNMESH_ARTIFACT_URL": "http://fnmesh-api:8081"},
+            port=8080,
+        )

@@ -128,6 +128,7 @@ def test_spec_schemas_follow_the_model() -> None:
         "scale",
         "secrets",
         "secretEnv",
+        "resources",
     ]
     assert revision_spec["properties"]["spec"]["required"] == ["function", "handler", "artifact"]
     assert list(REVISION_FIELDS) == list(revision_spec["properties"]["spec"]["properties"])

@@ -59,6 +59,10 @@ app.kubernetes.io/part-of: fnmesh
 {{- printf "http://%s.%s.svc:%d" (include "fnmesh.component" (dict "root" . "component" "api")) .Release.Namespace (int .Values.api.port) }}
 {{- end }}
 
+{{- define "fnmesh.artifactURL" -}}
+{{- printf "https://%s.%s.svc:%d" (include "fnmesh.component" (dict "root" . "component" "api")) .Release.Namespace (int .Values.api.artifactPort) }}
+{{- end }}
+
 {{- define "fnmesh.identityURL" -}}
 {{- printf "https://%s.%s.svc:%d" (include "fnmesh.component" (dict "root" . "component" "api")) .Release.Namespace (int .Values.api.identityPort) }}
 {{- end }}
@@ -121,7 +125,7 @@ app.kubernetes.io/part-of: fnmesh
 - name: FNMESH_API_URL
   value: {{ include "fnmesh.apiURL" . | quote }}
 - name: FNMESH_ARTIFACT_URL
-  value: {{ include "fnmesh.apiURL" . | quote }}
+  value: {{ include "fnmesh.artifactURL" . | quote }}
 - name: FNMESH_IDENTITY_URL
   value: {{ include "fnmesh.identityURL" . | quote }}
 - name: FNMESH_ACTIVATOR_URL

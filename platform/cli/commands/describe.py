@@ -46,6 +46,40 @@ def scale_summary(scale: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def resource_values(resources: Mapping[str, Any]) -> tuple[str, str, str]:
+    """Memory, cpu and pids as people write them; ``default`` for the platform's own."""
+    # imported here: the command line starts without the model
+    from fnmesh.platform.model.quantities import format_cpu, format_memory, millicores
+
+    memory, cpu, pids = (_positive(resources.get(k)) for k in ("memory", "cpu", "pids"))
+    return (
+        format_memory(int(memory)) if memory is not None else "default",
+        format_cpu(millicores(cpu)) if cpu is not None else "default",
+        str(int(pids)) if pids is not None else "default",
+    )
+
+
+def _positive(value: object) -> float | None:
+    """A number above zero from the API's JSON, or None."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return None
+    return value
+
+
+def resources_summary(resources: Mapping[str, Any]) -> str:
+    """``memory 256Mi, cpu 500m, pids 128``."""
+    memory, cpu, pids = resource_values(resources)
+    return f"memory {memory}, cpu {cpu}, pids {pids}"
+
+
+def resources_table(revisions: list[dict[str, Any]], indent: str = "") -> str:
+    """Per revision: the limits it runs with, frozen when it was stamped."""
+    rows = [
+        [name_of(r), *resource_values(section(section(r, "spec"), "resources"))] for r in revisions
+    ]
+    return table(["REVISION", "MEMORY", "CPU", "PIDS"], rows, indent=indent)
+
+
 def function_fields(function: Any, gateway: str, now: datetime) -> str:
     meta, spec, status = (section(function, k) for k in ("metadata", "spec", "status"))
     artifact = section(spec, "artifact")
@@ -70,6 +104,7 @@ def function_fields(function: Any, gateway: str, now: datetime) -> str:
         ("Timeout", seconds(spec.get("timeout"))),
         ("Concurrency", "unlimited" if concurrency == 0 else concurrency),
         ("Scale", scale_summary(section(spec, "scale"))),
+        ("Resources", resources_summary(section(spec, "resources"))),
         ("Env", ", ".join(f"{k}={v}" for k, v in sorted(env.items())) if env else None),
         ("Secrets", _secrets(spec)),
         ("Artifact", built),
@@ -129,6 +164,7 @@ def describe(function: Any, revisions: list[dict[str, Any]], gateway: str, now: 
     parts.append("Revisions:\n" + shown)
     if revisions:
         parts.append("Scaling:\n" + scaling_table(revisions, "  "))
+        parts.append("Resources:\n" + resources_table(revisions, "  "))
     if any(replicas(r) for r in revisions):
         parts.append("Replicas:\n" + replica_table(revisions, now, "  "))
     else:

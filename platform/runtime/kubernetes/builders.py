@@ -14,7 +14,9 @@ A replica pod runs three containers:
 - ``fetch`` (init): downloads the revision's artifact from the platform's artifact service
   (``<artifact_url>/artifacts/<digest>``, and its dependency environment from
   ``<artifact_url>/environments/<key>`` when it has one) into an emptyDir, checks the
-  digest, authenticating with the pod's projected identity token;
+  digest, authenticating with the pod's projected identity token -- sent only over TLS
+  to a server whose certificate chains to the trust anchors and names the identity
+  endpoint (the artifact service presents that certificate);
 - ``function``: the runtime (``python -m fnmesh.functions``) serving the handler on
   127.0.0.1:8080 only;
 - ``fnmesh-proxy``: the replica proxy (``python -m fnmesh.platform.mesh.proxy``) taking
@@ -42,6 +44,8 @@ import json
 import math
 from typing import Any
 
+from fnmesh.platform.mesh.identity.names import component_identity
+from fnmesh.platform.model.quantities import format_cpu, format_memory, parse_cpu, parse_memory
 from fnmesh.platform.model.resources import LABEL_FUNCTION, LABEL_REVISION, Function, Revision
 from fnmesh.platform.model.secrets import SECRETS_DIR, SecretRef, parse_secret_ref
 from fnmesh.platform.runtime.kubernetes.config import ClusterConfig
@@ -88,6 +92,7 @@ POLICY_DIR = "/var/run/fnmesh.dev/policy"
 POLICY_FILE = f"{POLICY_DIR}/policy.json"
 STATS_PATH = "/v1/stats"
 SECRET_MODE = 0o440  # owner root, group the pod's fsGroup: the function's user reads it
+TRUST_ANCHORS_ENV = "FNMESH_TRUST_ANCHORS"  # what the fetch checks the artifact service with
 
 
 # -- a revision's replicas --------------------------------------------------------------
@@ -186,11 +191,34 @@ def stats_url(cfg: ClusterConfig) -> str:
 
 
 def _security_context() -> dict[str, Any]:
+    """Every container: not root, nothing written outside its volumes, no way to gain
+    privileges (no setuid, no capabilities), the runtime's default seccomp filter."""
     return {
         "runAsNonRoot": True,
         "readOnlyRootFilesystem": True,
         "allowPrivilegeEscalation": False,
         "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+def runtime_resources(revision: Revision, cfg: ClusterConfig) -> dict[str, Any]:
+    """The runtime container's limits (the revision's, else the cluster's defaults) and
+    requests (the cluster's, never above the limits).
+
+    The memory limit is what the kernel kills the runtime over, as in embedded mode;
+    cpu over its limit is throttled. A pod's process count is the kubelet's
+    ``podPidsLimit``, not a container field, so ``pids`` has no equivalent here.
+    """
+    asked = revision.spec.resources
+    memory = asked.memory if asked.memory is not None else parse_memory(cfg.runtime_memory_limit)
+    cpu = asked.cpu_millis if asked.cpu_millis is not None else parse_cpu(cfg.runtime_cpu_limit)
+    return {
+        "requests": {
+            "cpu": format_cpu(min(parse_cpu(cfg.runtime_cpu), cpu)),
+            "memory": format_memory(min(parse_memory(cfg.runtime_memory), memory)),
+        },
+        "limits": {"cpu": format_cpu(cpu), "memory": format_memory(memory)},
     }
 
 
@@ -241,6 +269,7 @@ def _fetch_container(revision: Revision, cfg: ClusterConfig) -> dict[str, Any]:
         "--digest", artifact.digest,
         "--dest", SOURCE_DIR,
         "--token-file", TOKEN_FILE,
+        "--server-identity", component_identity("identity", cfg.trust_domain),
     ]  # fmt: skip
     if artifact.environment:
         args += [
@@ -253,6 +282,7 @@ def _fetch_container(revision: Revision, cfg: ClusterConfig) -> dict[str, Any]:
         "imagePullPolicy": cfg.pull_policy,
         "command": ["python", "-m", "fnmesh.functions.fetch"],
         "args": args,
+        "env": _env({TRUST_ANCHORS_ENV: cfg.trust_anchors} if cfg.trust_anchors else {}),
         "resources": {"requests": {"cpu": cfg.runtime_cpu, "memory": cfg.runtime_memory}},
         "securityContext": _security_context(),
         "volumeMounts": [
@@ -288,7 +318,7 @@ def _runtime_container(revision: Revision, cfg: ClusterConfig) -> dict[str, Any]
         "command": ["python", "-m", "fnmesh.functions"],
         "args": args,
         "env": [*_env(env), *_secret_env(revision)],
-        "resources": {"requests": {"cpu": cfg.runtime_cpu, "memory": cfg.runtime_memory}},
+        "resources": runtime_resources(revision, cfg),
         "securityContext": _security_context(),
         "volumeMounts": [
             {"name": "artifact", "mountPath": ARTIFACT_DIR, "readOnly": True},

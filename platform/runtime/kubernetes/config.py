@@ -15,6 +15,7 @@ from typing import Any, Literal
 
 from fnmesh.platform.model.errors import Problems
 from fnmesh.platform.model.names import MAX_NAMESPACE_NAME, check_name
+from fnmesh.platform.model.quantities import parse_cpu, parse_memory
 
 PullPolicy = Literal["Always", "IfNotPresent", "Never"]
 Mesh = Literal["fnmesh", "linkerd"]
@@ -42,15 +43,17 @@ class ClusterConfig:
     pull_policy: PullPolicy = "IfNotPresent"
     platform_namespace: str = "fnmesh-system"
     api_url: str = "http://fnmesh-api.fnmesh-system.svc:8081"
-    artifact_url: str = "http://fnmesh-api.fnmesh-system.svc:8081"
+    artifact_url: str = "https://fnmesh-api.fnmesh-system.svc:8444"  # https only: tokens
     identity_url: str = "https://fnmesh-api.fnmesh-system.svc:8443"
     autoscaler_url: str = "http://fnmesh-autoscaler.fnmesh-system.svc:8090"
     trust_domain: str = "fnmesh.local"
     trust_anchors: str = ""  # PEM the proxies verify the identity endpoint with; "" = unset
     mesh: Mesh = "fnmesh"  # "linkerd": Linkerd injects its proxy and enforces the splits
     split_api_version: str = "split.smi-spec.io/v1alpha4"
-    runtime_cpu: str = "50m"
+    runtime_cpu: str = "50m"  # requested by a replica's runtime (at most its limit)
     runtime_memory: str = "64Mi"
+    runtime_cpu_limit: str = "1"  # limits of a runtime whose revision sets none
+    runtime_memory_limit: str = "256Mi"
     proxy_cpu: str = "10m"
     proxy_memory: str = "32Mi"
     run_as_user: int = 65532
@@ -113,6 +116,14 @@ class ClusterConfig:
                         f"must be an http:// or https:// URL without a trailing '/', not {value!r}",
                     )
                 )
+        if not self.artifact_url.startswith("https://"):
+            found.append(
+                (
+                    "artifact_url",
+                    "must be https://: replicas send their identity token to the artifact "
+                    f"service, never in plaintext; not {self.artifact_url!r}",
+                )
+            )
         if not _DOMAIN.match(self.trust_domain):
             found.append(
                 (
@@ -140,6 +151,17 @@ class ClusterConfig:
                 found.append(
                     (field, f"must be a Kubernetes quantity such as '50m' or '64Mi', not {value!r}")
                 )
+        for field, parse in (
+            ("runtime_cpu", parse_cpu),
+            ("runtime_cpu_limit", parse_cpu),
+            ("runtime_memory", parse_memory),
+            ("runtime_memory_limit", parse_memory),
+        ):
+            try:
+                parse(getattr(self, field))
+            except ValueError as error:
+                if field.endswith("_limit"):  # the others were reported above
+                    found.append((field, str(error)))
         return found
 
     def identity(self, service_account: str, namespace: str) -> str:

@@ -48,6 +48,7 @@ REVISION_FIELDS: dict[str, Field] = {
     "scale": SPEC_FIELDS["scale"],
     "secrets": SPEC_FIELDS["secrets"],
     "secretEnv": SPEC_FIELDS["secretEnv"],
+    "resources": SPEC_FIELDS["resources"],
 }
 
 _CONDITIONS: dict[str, Any] = {
