@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -47,6 +48,7 @@ from fnmesh.platform.runtime.local import LocalRuntime, LogBook
 from fnmesh.platform.runtime.local.outputrate import OutputLimits
 from fnmesh.platform.runtime.local.process import set_output_limits
 from fnmesh.platform.runtime.local.sandboxing import RUNTIME_PACKAGES, Sandboxing
+from fnmesh.platform.sandbox.cgroups import detect
 from fnmesh.platform.sandbox.host import read_host, unavailable
 from fnmesh.platform.sandbox.uids import UidBook
 from fnmesh.platform.store import SqliteSecrets, SqliteStore
@@ -113,7 +115,7 @@ class EmbeddedPlatform:
         cfg = self.config
         cfg.home.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._lock = lock_home(cfg.home)
-        sandboxing = self._sandboxing()
+        sandboxing = self.sandboxing = self._sandboxing()
         self.store = SqliteStore(cfg.state_db)
         self.secrets = SqliteSecrets(cfg.state_db, Sealer.from_key_file(cfg.secrets_key_file))
         self._forget_replicas()
@@ -248,7 +250,22 @@ class EmbeddedPlatform:
             )
         host = read_host(cfg.home, RUNTIME_PACKAGES)
         uids = UidBook(cfg.home / "sandbox" / "uids.json")
-        return Sandboxing(host, uids, scratch_bytes=cfg.runtime.scratch_bytes)
+        # one cgroup parent per home: a start sweeps what an earlier run of it left
+        digest = hashlib.sha256(str(cfg.home.resolve()).encode()).hexdigest()[:12]
+        cgroups = detect(parent=f"fnmesh-{digest}")
+        if cgroups is None:
+            log.warning("no writable cgroups: replicas run without memory, cpu or pids limits")
+        else:
+            left = cgroups.sweep()
+            if left:
+                log.warning("stopped what an earlier run left: %s", ", ".join(left))
+        return Sandboxing(
+            host,
+            uids,
+            scratch_bytes=cfg.runtime.scratch_bytes,
+            cgroups=cgroups,
+            policy=cfg.resources,
+        )
 
     def _admin_token(self) -> str:
         context = self.config.context_file
@@ -285,6 +302,11 @@ class EmbeddedPlatform:
         await self.autoscaler.close()
         await self.routes.close()
         await self.runtime.close()
+        if self.sandboxing is not None and self.sandboxing.cgroups is not None:
+            try:
+                await asyncio.to_thread(self.sandboxing.cgroups.sweep, remove_parent=True)
+            except Exception as error:  # the next start sweeps again
+                log.warning("could not remove the replicas' cgroups: %s", error)
         await self.logbook.close()
         await self.mesh.close()
         self.secrets.close()

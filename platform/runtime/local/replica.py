@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import secrets
 import shutil
 import signal
@@ -36,9 +37,12 @@ from fnmesh.platform.runtime.local.mesh import (
 )
 from fnmesh.platform.runtime.local.pool import RUNTIME_POOL, WARM_TIMEOUT, WarmPool
 from fnmesh.platform.runtime.local.process import Output, OutputSink, Process, base_env, spawn
+from fnmesh.platform.model.resources import ResourcesSpec
 from fnmesh.platform.runtime.local.sandboxing import Sandboxing
+from fnmesh.platform.sandbox.cgroups import CgroupError, Group
 from fnmesh.platform.sandbox.layout import EGRESS_SOCKET
 
+log = logging.getLogger("fnmesh.runtime")
 EXIT_REASONS = {
     3: "the handler module failed to import",
     4: "the init hook failed",
@@ -63,6 +67,7 @@ class LaunchSpec:
     service_account: str | None = None
     # secret name -> key -> value, to become /var/run/secrets/fnmesh/<name>/<key>
     secrets: Mapping[str, Mapping[str, bytes]] = field(default_factory=dict, repr=False)
+    resources: ResourcesSpec = ResourcesSpec()  # limits (the platform's defaults fill in)
 
 
 class ReplicaFailed(Exception):
@@ -91,6 +96,8 @@ class Replica:
         self.egress_socket = sockets / "egress.sock" if sockets else None
         self.uid: int | None = None  # the sandboxed runtime's uid
         self.recycled: str | None = None  # why the platform stopped it (a failed probe)
+        self.group: Group | None = None  # the runtime's cgroup (sandboxed, with cgroups)
+        self._token = token
         self.host = host
         self.port: int | None = None
         self.ready = False
@@ -162,6 +169,14 @@ class Replica:
             self.warm = True
         else:
             warm = await self._spawn()
+        if self.sandboxing is not None:
+            try:
+                self.group = self.sandboxing.group_for(f"r-{self._token}", self.spec.resources)
+                if self.group is not None:
+                    self.group.add(warm.pid)  # what it forks from now on is in it too
+            except (CgroupError, OSError) as error:
+                await warm.kill()
+                raise ReplicaFailed(f"replica {self.name}: cannot apply its limits: {error}")
         await self._specialize(warm)
         if launched is not None:
             launched()
@@ -302,6 +317,11 @@ class Replica:
     def exit_reason(self, code: int) -> str:
         if self.recycled is not None:
             return f"replica {self.name} was recycled: {self.recycled}"
+        if self.group is not None and self.group.oom_killed():
+            return (
+                f"replica {self.name} was OOMKilled: it used more memory than its limit "
+                "(raise resources.memory in fn.yaml, or use less)"
+            )
         what = EXIT_REASONS.get(code, f"exited with status {code}")
         if code < 0:
             with contextlib.suppress(ValueError):
@@ -343,10 +363,17 @@ class Replica:
             if proc is not None:
                 await proc.kill()
 
-    def clean(self) -> None:
-        """Remove the replica's folder once its processes are gone."""
+    async def clean(self) -> None:
+        """Once its processes are gone: kill whatever is left in its cgroup, remove the
+        cgroup and the replica's folder."""
+        if self.group is not None:
+            try:
+                await asyncio.to_thread(self.group.remove)
+            except (CgroupError, OSError) as error:
+                log.warning("replica %s: cannot remove its cgroup: %s", self.name, error)
+            self.group = None
         if self.folder is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)
+            await asyncio.to_thread(shutil.rmtree, self.folder, True)
 
 
 async def _send(warm: Process, message: dict[str, object]) -> None:

@@ -145,7 +145,7 @@ class RevisionSet:
         except (ReplicaFailed, OSError) as error:
             self.replicas.remove(replica)
             await replica.kill()
-            replica.clean()
+            await replica.clean()
             self._crashed(replica, str(error))
             return
         self.failure = None
@@ -172,10 +172,11 @@ class RevisionSet:
             probe.cancel()
         if replica.stopping:
             return
-        replica.clean()
+        reason = replica.exit_reason(code)  # before its cgroup (which knows of OOM) goes
+        await replica.clean()
         if replica in self.replicas:
             self.replicas.remove(replica)
-        self._crashed(replica, replica.exit_reason(code))
+        self._crashed(replica, reason)
         self._wake.set()
 
     async def _probe(self, replica: Replica) -> None:
@@ -228,7 +229,7 @@ class RevisionSet:
         self.runtime.publish(self)  # out of the routing table before it drains
         await asyncio.gather(*(r.stop(self.runtime.config.stop_timeout + 1.0) for r in victims))
         for replica in victims:
-            replica.clean()
+            await replica.clean()
             if replica in self.replicas:
                 self.replicas.remove(replica)
         self.runtime.publish(self)
@@ -374,6 +375,7 @@ class LocalRuntime:
             drain_timeout=self.config.stop_timeout,
             service_account=revision.spec.service_account,
             secrets=handoff.secrets,
+            resources=revision.spec.resources,
         )
 
     def _secrets_for(self, revision: Revision) -> Handoff:
