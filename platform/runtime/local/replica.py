@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from fnmesh.platform.http import ConnectionPool, Request, UpstreamError
+from fnmesh.platform.model.resources import ResourcesSpec
 from fnmesh.platform.runtime.local.mesh import (
     PROXY_EXIT_REASONS,
     MeshSettings,
@@ -37,7 +38,6 @@ from fnmesh.platform.runtime.local.mesh import (
 )
 from fnmesh.platform.runtime.local.pool import RUNTIME_POOL, WARM_TIMEOUT, WarmPool
 from fnmesh.platform.runtime.local.process import Output, OutputSink, Process, base_env, spawn
-from fnmesh.platform.model.resources import ResourcesSpec
 from fnmesh.platform.runtime.local.sandboxing import Sandboxing
 from fnmesh.platform.sandbox.cgroups import CgroupError, Group
 from fnmesh.platform.sandbox.layout import EGRESS_SOCKET
@@ -67,7 +67,7 @@ class LaunchSpec:
     service_account: str | None = None
     # secret name -> key -> value, to become /var/run/secrets/fnmesh/<name>/<key>
     secrets: Mapping[str, Mapping[str, bytes]] = field(default_factory=dict, repr=False)
-    resources: ResourcesSpec = ResourcesSpec()  # limits (the platform's defaults fill in)
+    resources: ResourcesSpec = field(default_factory=ResourcesSpec)  # defaults fill in
 
 
 class ReplicaFailed(Exception):
@@ -176,7 +176,9 @@ class Replica:
                     self.group.add(warm.pid)  # what it forks from now on is in it too
             except (CgroupError, OSError) as error:
                 await warm.kill()
-                raise ReplicaFailed(f"replica {self.name}: cannot apply its limits: {error}")
+                raise ReplicaFailed(
+                    f"replica {self.name}: cannot apply its limits: {error}"
+                ) from None
         await self._specialize(warm)
         if launched is not None:
             launched()

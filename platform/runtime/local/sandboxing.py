@@ -5,7 +5,7 @@ its sandbox, ``group_for`` into its cgroup (memory, cpu and pids limits)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from fnmesh.platform.model.resource_policy import ResourcePolicy
@@ -25,7 +25,7 @@ class Sandboxing:
     uids: UidBook
     scratch_bytes: int = DEFAULT_SCRATCH_BYTES
     cgroups: Cgroups | None = None  # None: no writable cgroups here (no limits)
-    policy: ResourcePolicy = ResourcePolicy()  # defaults for what a function leaves out
+    policy: ResourcePolicy = field(default_factory=ResourcePolicy)  # defaults to fill in
 
     def group_for(self, name: str, resources: ResourcesSpec) -> Group | None:
         """A new cgroup for one replica with its limits (the platform's defaults filling
