@@ -36,7 +36,7 @@ from fnmesh.platform.build.sandbox import (
     candidate_pythons,
     make_workspace,
     pip_environment,
-    process_options,
+    launch,
     remove_workspace,
 )
 from fnmesh.platform.build.seal import TreeTampered, TreeVerifier, move_seal, seal
@@ -288,13 +288,13 @@ class EnvironmentCache:
         settings = self.sandbox
         try:
             process = await asyncio.create_subprocess_exec(
-                *self.command(python, space.target),
+                *launch(settings, self.command(python, space.target)),
                 cwd=space.src,
                 env=pip_environment(settings, python=python, home=space.home, tmp=space.tmp),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
-                **process_options(settings),  # type: ignore[arg-type]
+                start_new_session=True,
             )
         except OSError as error:
             raise InstallFailed(f"cannot run pip with {python!r}: {error}") from None

@@ -5,7 +5,7 @@ requirement files that passed ``check_requirements``: no ``-r``/``-c`` include t
 the bundle (or is a URL), no ``file:`` URL, no local path (``./x``, ``/x``, ``../x``,
 ``~/x``, a local archive), no editable install (``-e``), and no option that changes where
 packages come from (``--index-url``, ``--extra-index-url``, ``--trusted-host``,
-``--find-links``, ``--no-index``) unless the operator allowed those. Any other option not
+``--find-links``) unless the operator allowed those. Any other option not
 known to be harmless is refused too. Every refusal names the file, the line and the fix.
 
 The key is the sha256 of the normalized ``requirements.txt`` (with the files it includes
@@ -39,7 +39,6 @@ INDEX_OPTIONS = (
     "--trusted-host",
     "-f",
     "--find-links",
-    "--no-index",
 )
 # Options that only change how pip chooses among the index's packages.
 _HARMLESS_OPTIONS = (
@@ -50,6 +49,7 @@ _HARMLESS_OPTIONS = (
     "--require-hashes",
     "--hash",
     "--config-settings",
+    "--no-index",  # with no --find-links, it can only make the install fail
 )
 
 

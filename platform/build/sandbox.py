@@ -27,8 +27,9 @@ import os
 import pwd
 import secrets
 import shutil
+import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,28 +137,44 @@ def scratch_name(build_id: str) -> str:
     return f"{build_id}-{secrets.token_hex(4)}"
 
 
-def process_options(settings: SandboxSettings) -> dict[str, object]:
-    """Keyword arguments for ``asyncio.create_subprocess_exec`` that drop privileges."""
-    options: dict[str, object] = {"start_new_session": True, "umask": 0o022}
+# Run as root until the exec: drop supplementary groups, then the group, then the user
+# (setuid as root sets the real, effective and saved ids), set the umask, exec the command.
+# A launcher rather than Popen(user=...) because uvloop's subprocesses take no such options.
+_DROP = (
+    "import os, sys; uid, gid, mask = map(int, sys.argv[1:4]); os.setgroups([]); "
+    "os.setgid(gid); os.setuid(uid); os.umask(mask); os.execv(sys.argv[4], sys.argv[4:])"
+)
+
+
+def launch(settings: SandboxSettings, argv: Sequence[str]) -> list[str]:
+    """``argv`` as the build user runs it (unchanged when there is no build user)."""
     user = settings.run_as
-    if user is not None:
-        options.update(user=user.uid, group=user.gid, extra_groups=[])
-    return options
+    if user is None:
+        return list(argv)
+    return [
+        sys.executable,
+        "-I",
+        "-S",
+        "-c",
+        _DROP,
+        str(user.uid),
+        str(user.gid),
+        str(0o022),
+        *argv,
+    ]
 
 
 async def can_run(python: str, settings: SandboxSettings, probe: str) -> tuple[bool, str]:
     """Whether the build user can run ``python -c probe``; (ok, its output)."""
     try:
         process = await asyncio.create_subprocess_exec(
-            python,
-            "-c",
-            probe,
+            *launch(settings, [python, "-c", probe]),
             cwd="/",
             env={"PATH": SAFE_PATH, "LANG": "C.UTF-8"},
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
-            **process_options(settings),  # type: ignore[arg-type]
+            start_new_session=True,
         )
     except OSError as error:
         return False, str(error)
