@@ -12,6 +12,7 @@ log. Nothing here knows about functions, revisions or the store.
 from fnmesh.platform.build.builder import Builder, BuildFailed, BuildResult
 from fnmesh.platform.build.bundle import (
     BuildLimits,
+    Bundle,
     BundleError,
     BundleMember,
     check_bundle,
@@ -29,6 +30,7 @@ __all__ = [
     "BuildResult",
     "BuildUser",
     "Builder",
+    "Bundle",
     "BundleError",
     "BundleMember",
     "SandboxSettings",

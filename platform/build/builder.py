@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from fnmesh.platform.build.bundle import DEFAULT_LIMITS, BuildLimits, check_bundle
+from fnmesh.platform.build.bundle import DEFAULT_LIMITS, BuildLimits, Bundle, check_bundle
 from fnmesh.platform.build.digest import digest_hex
 from fnmesh.platform.build.envs import EnvironmentCache, InstallFailed
 from fnmesh.platform.build.extract import extract_bundle
@@ -126,7 +126,7 @@ class Builder:
         return self.artifacts / digest_hex(digest)
 
     async def build(
-        self, bundle: bytes, *, build_id: str, log: LogSink | None = None
+        self, bundle: Bundle, *, build_id: str, log: LogSink | None = None
     ) -> BuildResult:
         """Build ``bundle``; raises BundleError (nothing written) or BuildFailed."""
         log_path = self.log_path(build_id)
@@ -162,7 +162,7 @@ class Builder:
             out.close()
             remove_tree(scratch)
 
-    async def _store_source(self, bundle: bytes, scratch: Path, out: BuildLog) -> tuple[Path, str]:
+    async def _store_source(self, bundle: Bundle, scratch: Path, out: BuildLog) -> tuple[Path, str]:
         unpacked = scratch / "source"
         try:
             digest, _, _ = await _in_thread(extract_bundle, bundle, self.limits, unpacked)

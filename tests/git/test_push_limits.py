@@ -125,9 +125,11 @@ def test_the_tree_budget_refuses_at_the_first_file_over_a_limit(
     files: list[tuple[str, int]], words: str
 ) -> None:
     budget = TreeBudget("c" * 40, BuildLimits(max_unpacked_bytes=100, max_files=3))
+    *fine, (last_name, last_size) = files
+    for name, size in fine:
+        budget(TreeFile(name, size))
     with pytest.raises(SourceRefused) as caught:
-        for name, size in files:
-            budget(TreeFile(name, size))
+        budget(TreeFile(last_name, last_size))
     assert words in str(caught.value)
     assert str(caught.value).startswith("commit cccccccccccc ")
 
