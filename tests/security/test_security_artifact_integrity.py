@@ -8,9 +8,15 @@ from pathlib import Path
 
 import pytest
 from buildkit_env import make_env_pip
-from securitykit import function
+from securitykit import bundle, function
 
-from fnmesh.platform.build import Builder, SandboxSettings, TreeTampered, verify_artifact
+from fnmesh.platform.build import (
+    Builder,
+    BuildFailed,
+    SandboxSettings,
+    TreeTampered,
+    verify_artifact,
+)
 from fnmesh.platform.build.seal import TreeVerifier, manifest_path
 
 MAIN = "def handle(req):\n    return 'hello'\n"
@@ -131,3 +137,25 @@ async def test_a_tampered_environment_is_installed_again(tmp_path: Path) -> None
     assert not second.env_cached
     assert "the cached environment failed its check" in second.log_path.read_text()
     assert (second.env_dir / "alpha.py").read_text() == "VERSION = 1\n"
+
+
+async def test_a_refused_requirements_file_fails_the_build_before_pip_runs(
+    tmp_path: Path,
+) -> None:
+    pip = make_env_pip(tmp_path / "pip")
+    builder = Builder(tmp_path / "build", python=pip, sandbox=SandboxSettings(run_as=None))
+    files = {
+        "fn.yaml": "name: hello\nhandler: main:handle\n",
+        "main.py": MAIN,
+        "requirements.txt": "six\n-r sub/base.txt\n-e .\n",
+        "sub/base.txt": "# shared\nalpha\n--extra-index-url https://evil.example/simple\n",
+    }
+    with pytest.raises(BuildFailed) as caught:
+        await builder.build(bundle(files), build_id="b1")
+    message = str(caught.value)
+    assert "requirements.txt line 3: editable installs (-e) are not allowed" in message
+    assert "sub/base.txt line 3: --extra-index-url is not allowed" in message
+    log = builder.log_path("b1").read_text()
+    assert "dependencies: refused: requirements.txt line 3" in log
+    assert "pip:" not in log
+    assert list((tmp_path / "build" / "envs").iterdir()) == []
