@@ -46,7 +46,7 @@ from fnmesh.platform.build.requirements import (
     includes,
     normalize_requirements,
 )
-from fnmesh.platform.build.sandbox import SandboxSettings
+from fnmesh.platform.build.sandbox import SandboxSettings, clean_workspaces
 from fnmesh.platform.build.seal import (
     TreeTampered,
     TreeVerifier,
@@ -117,6 +117,7 @@ class Builder:
         for folder in (self.artifacts, self.logs, self.tmp, self.envs.envs):
             folder.mkdir(parents=True, exist_ok=True)
         clean_scratch(self.tmp)
+        clean_workspaces(self.sandbox, _alive)
 
     def log_path(self, build_id: str) -> Path:
         return self.logs / f"{check_build_id(build_id)}.log"

@@ -23,19 +23,21 @@ See docs/build-sandbox.md for what this does and does not contain.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pwd
 import secrets
 import shutil
 import sys
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 DEDICATED_ACCOUNT = "fnmesh-build"
 FALLBACK_ID = 65532
 SAFE_PATH = "/usr/local/bin:/usr/bin:/bin"
+WORKSPACE_PREFIX = "fnmesh-build-"  # then the builder's pid
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,9 +112,12 @@ class Workspace:
 def make_workspace(
     settings: SandboxSettings, files: Mapping[str, bytes], build_id: str
 ) -> Workspace:
-    """A fresh workspace holding ``files`` (relative path -> content), owned by the build user."""
+    """A fresh workspace holding ``files`` (relative path -> content), owned by the build user.
+
+    ``build_id`` must start with this process's pid and a dash (``clean_workspaces``).
+    """
     base = settings.temp_root or Path(tempfile.gettempdir())
-    root = Path(tempfile.mkdtemp(prefix=f"fnmesh-build-{build_id}-", dir=base))
+    root = Path(tempfile.mkdtemp(prefix=f"{WORKSPACE_PREFIX}{build_id}-", dir=base))
     space = Workspace(root, root / "src", root / "home", root / "tmp", root / "target")
     for folder in (space.src, space.home, space.tmp):
         folder.mkdir(mode=0o700)
@@ -131,6 +136,17 @@ def make_workspace(
 
 def remove_workspace(space: Workspace) -> None:
     shutil.rmtree(space.root, ignore_errors=True)
+
+
+def clean_workspaces(settings: SandboxSettings, alive: Callable[[int], bool]) -> None:
+    """Remove workspaces left by builder processes that are gone (named by their pid)."""
+    base = settings.temp_root or Path(tempfile.gettempdir())
+    with contextlib.suppress(OSError):
+        for entry in base.iterdir():
+            pid = entry.name.removeprefix(WORKSPACE_PREFIX).split("-", 1)[0]
+            if entry.name.startswith(WORKSPACE_PREFIX) and pid.isdigit() and not alive(int(pid)):
+                if entry.is_dir() and not entry.is_symlink():
+                    shutil.rmtree(entry, ignore_errors=True)
 
 
 def scratch_name(build_id: str) -> str:

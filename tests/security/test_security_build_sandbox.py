@@ -183,3 +183,16 @@ def test_the_environment_is_made_from_scratch() -> None:
         SandboxSettings(pip_env={"HTTPS_PROXY": "x"})
     with pytest.raises(ValueError, match=r"build\.timeout_seconds must be positive"):
         SandboxSettings(timeout_seconds=0)
+
+
+def test_workspaces_of_dead_builders_are_removed_at_start(tmp_path: Path) -> None:
+    dead, mine, other = (
+        tmp_path / "fnmesh-build-999999999-abc-x",
+        tmp_path / f"fnmesh-build-{os.getpid()}-abc-x",
+        tmp_path / "unrelated-1",
+    )
+    for folder in (dead, mine, other):
+        folder.mkdir()
+    Builder(tmp_path / "build", sandbox=SandboxSettings(run_as=None, temp_root=tmp_path))
+    assert not dead.exists()
+    assert mine.exists() and other.exists()
