@@ -1,11 +1,21 @@
-"""Source upload: a gzip'ed tar in, the build log streamed out as NDJSON lines."""
+"""Source upload: a gzip'ed tar in, the build log streamed out as NDJSON lines.
+
+The body is spooled to a file in the builder's scratch space under the platform home as it
+arrives, refused (413) the moment it passes ``max_bundle_bytes``; it never sits in memory
+whole. Checking the bundle (inflating and parsing it) runs in a thread, so a bundle that
+unpacks to hundreds of megabytes keeps no other request waiting. The file is removed when
+its build is over, or when the upload is refused.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import os
+import secrets
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
@@ -24,51 +34,85 @@ from fnmesh.platform.store import NotFound
 _END = object()
 
 
-async def read_limited(request: Request, limit: int) -> bytes:
+def _too_large(limit: int, size: int | None = None) -> ApiError:
+    what = f"{size} bytes, over" if size is not None else "over"
+    return ApiError(
+        413,
+        f"the source is {what} the limit of {limit} bytes: leave files out with "
+        ".fnignore, or raise build.max_bundle_bytes",
+    )
+
+
+class SpooledUpload:
+    """A new file under ``folder`` that the body is written to, chunk by chunk."""
+
+    def __init__(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        # <pid>-...: the builder removes what a dead process left behind
+        self.path = folder / f"{os.getpid()}-upload-{secrets.token_hex(6)}.bundle"
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        self._out = open(fd, "wb", buffering=0)  # noqa: SIM115 (closed by close/remove)
+        self.size = 0
+
+    def write(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        self._out.write(chunk)
+
+    def close(self) -> None:
+        self._out.close()
+
+    def remove(self) -> None:
+        self._out.close()
+        self.path.unlink(missing_ok=True)
+
+
+async def spool_limited(request: Request, limit: int, folder: Path) -> SpooledUpload:
+    """The body, written to a file as it arrives; 413 as soon as it passes ``limit``."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ApiError(
-            413,
-            f"the source is {int(declared)} bytes, over the limit of {limit}: "
-            "leave files out with .fnignore, or raise build.max_bundle_bytes",
-        )
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise ApiError(
-                413,
-                f"the source is over the limit of {limit} bytes: leave files "
-                "out with .fnignore, or raise build.max_bundle_bytes",
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
+        raise _too_large(limit, int(declared))
+    upload = await asyncio.to_thread(SpooledUpload, folder)
+    try:
+        async for chunk in request.stream():
+            if upload.size + len(chunk) > limit:
+                raise _too_large(limit)
+            upload.write(chunk)
+        upload.close()
+    except BaseException:
+        await asyncio.to_thread(upload.remove)
+        raise
+    return upload
 
 
 async def upload_source(request: Request) -> Response:
     namespace, name = _path(request)
     api = deps(request)
-    bundle = await read_limited(request, api.max_bundle_bytes)
-    if not bundle:
-        raise ApiError(400, "the request body is empty: send the function folder as a gzip'ed tar")
+    upload = await spool_limited(request, api.max_bundle_bytes, api.builder.tmp)
     try:
-        manifest = api.deploy.prepare(namespace, name, bundle)
-    except BundleError as error:
-        raise ApiError(422, f"the source was refused: {error}") from None
-    except ValidationError as error:
-        raise ApiError(422, error.render(), error.errors) from None
-    except NameMismatch as error:
-        raise ApiError(422, str(error)) from None
+        if not upload.size:
+            raise ApiError(
+                400, "the request body is empty: send the function folder as a gzip'ed tar"
+            )
+        try:
+            manifest = await asyncio.to_thread(api.deploy.prepare, namespace, name, upload.path)
+        except BundleError as error:
+            raise ApiError(422, f"the source was refused: {error}") from None
+        except ValidationError as error:
+            raise ApiError(422, error.render(), error.errors) from None
+        except NameMismatch as error:
+            raise ApiError(422, str(error)) from None
+    except BaseException:
+        await asyncio.to_thread(upload.remove)
+        raise
     commit = request.query_params.get("commit")
     build_id = new_build_id()
     return StreamingResponse(
-        _stream(api, manifest, bundle, build_id, commit), media_type="application/x-ndjson"
+        _stream(api, manifest, upload, build_id, commit), media_type="application/x-ndjson"
     )
 
 
 async def _stream(
-    api: ApiDeps, manifest: Manifest, bundle: bytes, build_id: str, commit: str | None
+    api: ApiDeps, manifest: Manifest, upload: SpooledUpload, build_id: str, commit: str | None
 ) -> AsyncIterator[bytes]:
     lines: asyncio.Queue[object] = asyncio.Queue()
 
@@ -78,7 +122,7 @@ async def _stream(
     async def run() -> None:
         try:
             result = await api.deploy.deploy(
-                manifest, bundle, build_id=build_id, commit=commit, log=log
+                manifest, upload.path, build_id=build_id, commit=commit, log=log
             )
             await lines.put(
                 {
@@ -111,6 +155,7 @@ async def _stream(
                 }
             )
         finally:
+            await asyncio.to_thread(upload.remove)
             await lines.put(_END)
 
     task = asyncio.create_task(run())

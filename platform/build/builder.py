@@ -3,14 +3,20 @@
 Layout under the builder's root:
 
     artifacts/<hex>/     the extracted source, named by its digest; never changed once there
-    envs/<key>/          dependencies installed with ``pip install --target``
+    artifacts/<hex>.manifest   its sealed manifest (``seal``)
+    envs/<key>/          dependencies installed with ``pip install --target`` (sandboxed)
+    envs/<key>.manifest  its sealed manifest
     logs/<build_id>.log  the log of every build
     locks/<key>.lock     flock files that keep processes from installing one key twice
     tmp/<pid>-<rand>/    scratch of one build; leftovers of dead processes go at start
 
 Steps: check the whole bundle (nothing is written when it is refused), extract it into
-scratch while hashing, rename it into ``artifacts/`` (or keep the one already there), then
-find or install the environment for its ``requirements.txt``.
+scratch while hashing, seal it and rename it into ``artifacts/`` (or keep the one already
+there once it passes its check; a tampered one is replaced by the fresh copy), then check
+``requirements.txt`` and find or install its environment.
+
+The root is made 0700: only the platform's user reads or writes anything under it; every
+tree in it is owned by that user, folders 0755 and files 0644/0755.
 """
 
 from __future__ import annotations
@@ -27,21 +33,30 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
 
-from fnmesh.platform.build.bundle import DEFAULT_LIMITS, BuildLimits, check_bundle
+from fnmesh.platform.build.bundle import DEFAULT_LIMITS, BuildLimits, Bundle, check_bundle
 from fnmesh.platform.build.digest import digest_hex
 from fnmesh.platform.build.envs import EnvironmentCache, InstallFailed
 from fnmesh.platform.build.extract import extract_bundle
 from fnmesh.platform.build.log import BuildLog, LogSink, check_build_id
 from fnmesh.platform.build.requirements import (
     REQUIREMENTS_FILE,
+    RequirementProblem,
+    check_requirements,
     environment_key,
-    included_files,
+    includes,
     normalize_requirements,
-    uses_local_files,
+)
+from fnmesh.platform.build.sandbox import SandboxSettings, clean_workspaces
+from fnmesh.platform.build.seal import (
+    TreeTampered,
+    TreeVerifier,
+    manifest_path,
+    move_seal,
+    seal,
 )
 
 T = TypeVar("T")
-_MAX_INCLUDE_DEPTH = 10
+_MAX_INCLUDES = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +98,7 @@ class Builder:
         limits: BuildLimits = DEFAULT_LIMITS,
         python: str = sys.executable,
         pip_args: Sequence[str] = (),
+        sandbox: SandboxSettings | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.root = root
@@ -91,10 +107,17 @@ class Builder:
         self.artifacts = root / "artifacts"
         self.logs = root / "logs"
         self.tmp = root / "tmp"
-        self.envs = EnvironmentCache(root, python=python, pip_args=pip_args)
+        self.sandbox = sandbox if sandbox is not None else SandboxSettings()
+        self.verifier = TreeVerifier()
+        self.envs = EnvironmentCache(
+            root, python=python, pip_args=pip_args, sandbox=self.sandbox, verifier=self.verifier
+        )
+        root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.chmod(root, 0o700)  # the build user and replicas have no business in here
         for folder in (self.artifacts, self.logs, self.tmp, self.envs.envs):
             folder.mkdir(parents=True, exist_ok=True)
         clean_scratch(self.tmp)
+        clean_workspaces(self.sandbox, _alive)
 
     def log_path(self, build_id: str) -> Path:
         return self.logs / f"{check_build_id(build_id)}.log"
@@ -104,7 +127,7 @@ class Builder:
         return self.artifacts / digest_hex(digest)
 
     async def build(
-        self, bundle: bytes, *, build_id: str, log: LogSink | None = None
+        self, bundle: Bundle, *, build_id: str, log: LogSink | None = None
     ) -> BuildResult:
         """Build ``bundle``; raises BundleError (nothing written) or BuildFailed."""
         log_path = self.log_path(build_id)
@@ -140,7 +163,7 @@ class Builder:
             out.close()
             remove_tree(scratch)
 
-    async def _store_source(self, bundle: bytes, scratch: Path, out: BuildLog) -> tuple[Path, str]:
+    async def _store_source(self, bundle: Bundle, scratch: Path, out: BuildLog) -> tuple[Path, str]:
         unpacked = scratch / "source"
         try:
             digest, _, _ = await _in_thread(extract_bundle, bundle, self.limits, unpacked)
@@ -148,17 +171,34 @@ class Builder:
             raise _StepFailed(f"could not write the source to disk: {error}") from None
         final = self.artifact_dir(digest)
         if final.is_dir():
-            await out.line(f"source: {digest} (unchanged; reusing the artifact)")
-            return final, digest
+            problem = await self._check(final, digest)
+            if problem is None:
+                await out.line(f"source: {digest} (unchanged; reusing the artifact)")
+                return final, digest
+            await out.line(f"source: the stored artifact failed its check ({problem}); replacing")
+            await _in_thread(_set_aside, final, scratch / "replaced")
+            self.verifier.forget(final)
         try:
+            await _in_thread(seal, unpacked)
+            # the same files give the same manifest, so it may go first: a tree in place
+            # never lacks its manifest
+            move_seal(unpacked, final)
             unpacked.rename(final)
         except OSError as error:
-            if not final.is_dir():
+            if not final.is_dir() or await self._check(final, digest) is not None:
                 raise _StepFailed(f"could not store the artifact: {error}") from None
             await out.line(f"source: {digest} (stored by a concurrent build)")
             return final, digest
         await out.line(f"source: {digest} (new artifact)")
         return final, digest
+
+    async def _check(self, tree: Path, digest: str) -> str | None:
+        """None when ``tree`` is the intact artifact of ``digest``; else what is wrong."""
+        try:
+            await _in_thread(self.verifier.verify, tree, digest)
+        except TreeTampered as error:
+            return str(error)
+        return None
 
     async def _environment(
         self, source: Path, digest: str, scratch: Path, out: BuildLog
@@ -168,22 +208,37 @@ class Builder:
             await out.line(f"dependencies: none (no {REQUIREMENTS_FILE})")
             return None, False
         try:
-            text = normalize_requirements(requirements.read_text("utf-8", "replace"))
-            material = _with_includes(text, source, requirements.parent, 0)
+            files: dict[str, bytes] = {}
+            problems: list[RequirementProblem] = []
+            _read_requirements(
+                source, REQUIREMENTS_FILE, files, problems, self.sandbox.allow_index_options
+            )
         except OSError as error:
             raise _StepFailed(f"could not read {REQUIREMENTS_FILE}: {error}") from None
+        if problems:
+            for problem in problems:
+                await out.line(f"dependencies: refused: {problem.render()}")
+            raise _StepFailed(
+                f"{REQUIREMENTS_FILE} was refused: " + "; ".join(p.render() for p in problems)
+            )
+        text = normalize_requirements(files[REQUIREMENTS_FILE].decode("utf-8", "replace"))
         if not text:
             await out.line(f"dependencies: none ({REQUIREMENTS_FILE} lists nothing)")
             return None, False
+        material = "\n".join(
+            [text]
+            + [
+                f"# {name}\n" + normalize_requirements(content.decode("utf-8", "replace"))
+                for name, content in files.items()
+                if name != REQUIREMENTS_FILE
+            ]
+        )
         try:
             interpreter = await self.envs.interpreter()
-            local = uses_local_files(material)
-            key = environment_key(
-                material, interpreter, self.envs.pip_args, digest if local else None
-            )
+            key = environment_key(material, interpreter, self.envs.pip_args)
             started = self.clock()
             env_dir, cached = await self.envs.ensure(
-                key, requirements, scratch=scratch / "env", log=out.line
+                key, files, scratch=scratch / "env", log=out.line
             )
         except InstallFailed as failure:
             raise _StepFailed(failure.reason, failure.tail) from None
@@ -194,18 +249,49 @@ class Builder:
         return env_dir, cached
 
 
-def _with_includes(text: str, source: Path, folder: Path, depth: int) -> str:
-    """``text`` followed by the normalized files it includes with -r/-c (inside the source)."""
-    parts = [text]
-    for name in included_files(text):
-        path = (folder / name).resolve()
-        inside = path.is_relative_to(source.resolve())
-        if depth < _MAX_INCLUDE_DEPTH and inside and path.is_file():
-            included = normalize_requirements(path.read_text("utf-8", "replace"))
-            parts.append(f"# {name}\n" + _with_includes(included, source, path.parent, depth + 1))
-        else:
-            parts.append(f"# {name} (not read)")
-    return "\n".join(parts)
+def _read_requirements(
+    source: Path,
+    name: str,
+    files: dict[str, bytes],
+    problems: list[RequirementProblem],
+    allow_index_options: bool,
+) -> None:
+    """Read ``name`` and the files it includes into ``files``, checking each one."""
+    content = (source / name).read_bytes()
+    files[name] = content
+    text = content.decode("utf-8", "replace")
+    problems.extend(check_requirements(text, file=name, allow_index_options=allow_index_options))
+    for include in includes(text, name):
+        if include.path is None or include.path in files:
+            continue  # refused above, or read already
+        if len(files) >= _MAX_INCLUDES:
+            problems.append(
+                RequirementProblem(
+                    name, include.line, f"more than {_MAX_INCLUDES} included files; merge them"
+                )
+            )
+            return
+        path = (source / include.path).resolve()
+        if not path.is_relative_to(source.resolve()) or not path.is_file():
+            problems.append(
+                RequirementProblem(
+                    name,
+                    include.line,
+                    f"{include.option} {include.name}: no such file in the function's folder; "
+                    "add it or remove the line",
+                )
+            )
+            continue
+        _read_requirements(source, include.path, files, problems, allow_index_options)
+
+
+def _set_aside(tree: Path, aside: Path) -> None:
+    """Move ``tree`` (and its manifest) out of the way in one rename, then delete it."""
+    aside.parent.mkdir(parents=True, exist_ok=True)
+    tree.rename(aside)
+    with contextlib.suppress(OSError):
+        os.replace(manifest_path(tree), manifest_path(aside))
+    remove_tree(aside)
 
 
 async def _in_thread(function: Callable[..., T], *args: object) -> T:

@@ -9,7 +9,8 @@ goes over ``BuildLimits``. Directories are implied by the files under them; expl
 directory entries are accepted and otherwise ignored (like git, the artifact holds files
 and links only).
 
-Reading is bounded: a gzip stream is never inflated past what the limits allow.
+Reading is bounded: a gzip stream is never inflated past what the limits allow. A bundle
+is its bytes, or the path of a file holding them (an upload spooled to disk).
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
+Bundle = bytes | Path  # the bundle's bytes, or a file holding them
 GZIP_MAGIC = b"\x1f\x8b"
 _MAX_LINK_DEPTH = 40
 _HEADER_ALLOWANCE = 4096  # tar header, pax record and padding per member
@@ -146,20 +149,29 @@ class _BoundedReader(io.RawIOBase):
         return len(data)
 
 
+def bundle_size(data: Bundle) -> int:
+    return data.stat().st_size if isinstance(data, Path) else len(data)
+
+
 @contextmanager
-def open_tar(data: bytes, limits: BuildLimits) -> Iterator[tarfile.TarFile]:
+def open_tar(data: Bundle, limits: BuildLimits) -> Iterator[tarfile.TarFile]:
     """Open the bundle for reading; size and corruption problems become BundleError."""
-    if len(data) > limits.max_bundle_bytes:
+    size = bundle_size(data)
+    if size > limits.max_bundle_bytes:
         raise BundleError(
-            f"the bundle is {len(data)} bytes, more than build.max_bundle_bytes "
+            f"the bundle is {size} bytes, more than build.max_bundle_bytes "
             f"({limits.max_bundle_bytes}); leave large files out with .fnignore "
             f"{_limit_hint('max_bundle_bytes')}"
         )
-    if not data:
+    if not size:
         raise BundleError("the bundle is empty; send a tar or tar.gz of the function folder")
-    raw = io.BytesIO(data)
+    raw: io.BufferedIOBase = (
+        open(data, "rb") if isinstance(data, Path) else io.BytesIO(data)  # noqa: SIM115
+    )
+    magic = raw.read(2)
+    raw.seek(0)
     inner: io.BufferedIOBase | gzip.GzipFile = (
-        gzip.GzipFile(fileobj=raw, mode="rb") if data.startswith(GZIP_MAGIC) else raw
+        gzip.GzipFile(fileobj=raw, mode="rb") if magic == GZIP_MAGIC else raw
     )
     cap = limits.max_unpacked_bytes + _HEADER_ALLOWANCE * (limits.max_files + 4) + (1 << 20)
     reader = _BoundedReader(inner, cap, limits)
@@ -177,6 +189,7 @@ def open_tar(data: bytes, limits: BuildLimits) -> Iterator[tarfile.TarFile]:
                 raise _corrupt(error) from None
     finally:
         inner.close()
+        raw.close()
 
 
 def _corrupt(error: BaseException) -> BundleError:
@@ -325,7 +338,7 @@ def resolve(
     return parts
 
 
-def check_bundle(data: bytes, limits: BuildLimits) -> list[BundleMember]:
+def check_bundle(data: Bundle, limits: BuildLimits) -> list[BundleMember]:
     """Every member of the bundle, in archive order; raises BundleError when it is refused."""
     scan = _Scan(limits)
     found: list[BundleMember] = []
@@ -338,7 +351,7 @@ def check_bundle(data: bytes, limits: BuildLimits) -> list[BundleMember]:
     return found
 
 
-def read_member(data: bytes, path: str, limits: BuildLimits) -> bytes | None:
+def read_member(data: Bundle, path: str, limits: BuildLimits) -> bytes | None:
     """The content of file ``path`` (e.g. ``"fn.yaml"``), following the bundle's symlinks.
 
     None when the bundle has no such file; BundleError when the bundle is refused or the

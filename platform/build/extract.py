@@ -18,6 +18,7 @@ from typing import IO
 from fnmesh.platform.build.bundle import (
     DEFAULT_LIMITS,
     BuildLimits,
+    Bundle,
     iter_members,
     normalize_path,
     open_tar,
@@ -52,7 +53,7 @@ def _entry(path: str, info: tarfile.TarInfo, content: str) -> TreeEntry:
     return TreeEntry(path, "file", bool(info.mode & 0o111), content)
 
 
-def bundle_digest(data: bytes, limits: BuildLimits = DEFAULT_LIMITS) -> str:
+def bundle_digest(data: Bundle, limits: BuildLimits = DEFAULT_LIMITS) -> str:
     """The digest a build of this (already checked) bundle would have; writes nothing."""
     entries = []
     with open_tar(data, limits) as tar:
@@ -65,7 +66,7 @@ def bundle_digest(data: bytes, limits: BuildLimits = DEFAULT_LIMITS) -> str:
     return tree_digest(entries)
 
 
-def extract_bundle(data: bytes, limits: BuildLimits, dest: Path) -> tuple[str, int, int]:
+def extract_bundle(data: Bundle, limits: BuildLimits, dest: Path) -> tuple[str, int, int]:
     """Write the bundle's files and links under ``dest`` (created with its parents; must not exist).
 
     Returns (digest, number of entries, bytes written).

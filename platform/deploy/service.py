@@ -8,7 +8,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
-from fnmesh.platform.build import Builder, BuildLimits, BuildResult, check_bundle, read_member
+from fnmesh.platform.build import (
+    Builder,
+    BuildLimits,
+    BuildResult,
+    Bundle,
+    check_bundle,
+    read_member,
+)
 from fnmesh.platform.model import Artifact, Function, FunctionSpec, Manifest, parse_manifest
 from fnmesh.platform.model.errors import FieldError, ValidationError
 from fnmesh.platform.model.manifest import MANIFEST_FILE
@@ -50,8 +57,11 @@ class DeployService:
         self.secrets = secrets
         self.resources = resources  # the platform's maximums, checked before a build
 
-    def prepare(self, namespace: str, name: str | None, bundle: bytes) -> Manifest:
+    def prepare(self, namespace: str, name: str | None, bundle: Bundle) -> Manifest:
         """Check the bundle and its ``fn.yaml`` before anything is built or written.
+
+        CPU-heavy (it inflates and parses the whole bundle): callers on an event loop run
+        it in a thread.
 
         Raises BundleError, ValidationError or NameMismatch, each naming what to fix; a
         secret (or a key of one) that ``fn.yaml`` names and the namespace lacks is refused
@@ -93,7 +103,7 @@ class DeployService:
     async def deploy(
         self,
         manifest: Manifest,
-        bundle: bytes,
+        bundle: Bundle,
         *,
         build_id: str,
         commit: str | None = None,

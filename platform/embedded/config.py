@@ -48,6 +48,8 @@ class BuildConfig:
     max_bundle_bytes: int = 50 * 1024 * 1024
     max_unpacked_bytes: int = 200 * 1024 * 1024
     max_files: int = 10_000
+    timeout_seconds: float = 300.0  # one pip run, killed with everything it started after it
+    allow_index_options: bool = False  # --index-url & co. in a function's requirements.txt
 
 
 @dataclass(frozen=True, slots=True)

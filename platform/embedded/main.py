@@ -31,7 +31,7 @@ from fnmesh.activator import Activator, Refused
 from fnmesh.autoscaler.driver import Autoscaler
 from fnmesh.platform.api import ApiDeps, build_app
 from fnmesh.platform.api.auth import Tokens
-from fnmesh.platform.build import Builder, BuildLimits, pack
+from fnmesh.platform.build import Builder, BuildLimits, SandboxSettings, pack
 from fnmesh.platform.cli.options import UpOptions
 from fnmesh.platform.controller import Controller
 from fnmesh.platform.deploy import DeployService
@@ -114,6 +114,7 @@ class EmbeddedPlatform:
     async def start(self) -> None:
         cfg = self.config
         cfg.home.mkdir(parents=True, exist_ok=True, mode=0o700)
+        cfg.home.chmod(0o700)  # an older or hand-made home may be open to other users
         self._lock = lock_home(cfg.home)
         sandboxing = self.sandboxing = self._sandboxing()
         self.store = SqliteStore(cfg.state_db)
@@ -124,7 +125,11 @@ class EmbeddedPlatform:
             max_unpacked_bytes=cfg.build.max_unpacked_bytes,
             max_files=cfg.build.max_files,
         )
-        self.builder = Builder(cfg.build_root, limits=limits)
+        sandbox = SandboxSettings(
+            timeout_seconds=cfg.build.timeout_seconds,
+            allow_index_options=cfg.build.allow_index_options,
+        )
+        self.builder = Builder(cfg.build_root, limits=limits, sandbox=sandbox)
         self.deploy = DeployService(
             self.store, self.builder, limits, self.secrets, resources=cfg.resources
         )

@@ -10,6 +10,7 @@ answer (True: let the refs move) comes last. Nothing here speaks HTTP.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -162,7 +163,10 @@ class PushGate:
                 scratch=self.scratch,
                 limits=self.deployer.limits,
             )
-            manifest = self.deployer.prepare(push.repo.namespace, push.repo.name, bundle)
+            # bundle checks inflate and parse the whole tar: off the event loop
+            manifest = await asyncio.to_thread(
+                self.deployer.prepare, push.repo.namespace, push.repo.name, bundle
+            )
         except SourceRefused as error:
             raise Refused(str(error)) from None
         except BundleError as error:

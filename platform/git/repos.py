@@ -5,6 +5,10 @@ function), set up to refuse non-fast-forward updates and to check every object i
 receives, with the platform's pre-receive hook installed; the hook is rewritten whenever
 the platform ships a different one.
 
+Output that can be large (``git archive``, ``git ls-tree -r``) is streamed in chunks of
+``CHUNK`` bytes to a callback that may stop it (``stream_git``): nothing holds a whole
+tree in memory.
+
 While a pre-receive hook runs, the pushed objects are still in the push's quarantine
 folder (``GIT_QUARANTINE_PATH``); commands that read them get it as their object folder,
 with the repository's own objects as the alternate.
@@ -17,7 +21,7 @@ import contextlib
 import os
 import secrets
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,8 +39,20 @@ SETTINGS = (
 )
 
 
+CHUNK = 64 * 1024
+_MAX_STDERR = 64 * 1024
+
+
 class GitFailed(Exception):
     """A git command failed; the message holds git's own words."""
+
+
+class ArchiveTooLarge(Exception):
+    """``git archive`` produced more than the limit; it was stopped there."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the archive is over {limit} bytes")
+        self.limit = limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +93,88 @@ async def run_git(
     if check and code != 0:
         raise GitFailed(f"git {args[0]} failed ({code}): {text or 'no message'}")
     return GitResult(code, stdout, text)
+
+
+async def stream_git(
+    args: Sequence[str],
+    *,
+    git_dir: Path,
+    sink: Callable[[bytes], None],
+    env: Mapping[str, str] | None = None,
+    git: str = "git",
+) -> None:
+    """Run git, handing its output to ``sink`` in chunks of at most ``CHUNK`` bytes.
+
+    When ``sink`` raises, git is killed and the exception propagates; a failing git
+    raises GitFailed with its own words (the first 64 KiB of them).
+    """
+    process = await asyncio.create_subprocess_exec(
+        git,
+        f"--git-dir={git_dir}",
+        *args,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=clean_env(env),
+    )
+    assert process.stdout is not None and process.stderr is not None  # created with PIPE
+    errors = asyncio.create_task(_read_bounded(process.stderr, _MAX_STDERR))
+    try:
+        while chunk := await process.stdout.read(CHUNK):
+            sink(chunk)
+        code = await process.wait()
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            process.kill()
+        await process.wait()
+        errors.cancel()
+        with contextlib.suppress(BaseException):
+            await errors
+        raise
+    text = (await errors).decode("utf-8", "replace").strip()
+    if code != 0:
+        raise GitFailed(f"git {args[0]} failed ({code}): {text or 'no message'}")
+
+
+async def _read_bounded(stream: asyncio.StreamReader, limit: int) -> bytes:
+    """The first ``limit`` bytes of ``stream``; the rest is read and dropped."""
+    kept = b""
+    while chunk := await stream.read(CHUNK):
+        if len(kept) < limit:
+            kept += chunk[: limit - len(kept)]
+    return kept
+
+
+class LimitedFile:
+    """A new file that refuses (ArchiveTooLarge) to grow past ``max_bytes``."""
+
+    def __init__(self, path: Path, max_bytes: int) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.written = 0
+        self.largest_write = 0
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        self._out = open(fd, "wb", buffering=0)  # noqa: SIM115 (closed by close/discard)
+
+    def write(self, chunk: bytes) -> None:
+        self.written += len(chunk)
+        self.largest_write = max(self.largest_write, len(chunk))
+        if self.written > self.max_bytes:
+            raise ArchiveTooLarge(self.max_bytes)
+        self._out.write(chunk)
+
+    def close(self) -> None:
+        self._out.close()
+
+    def discard(self) -> None:
+        self._out.close()
+        self.path.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True, slots=True)
+class TreeFile:
+    path: str
+    size: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,12 +282,55 @@ class Repositories:
         )
         return done.stdout.decode().strip() or None if done.code == 0 else None
 
-    async def archive(self, objects: Objects, tree: str) -> bytes:
-        """The tree ``tree`` (``commit`` or ``commit:sub/folder``) as an uncompressed tar."""
-        done = await run_git(
-            ["archive", "--format=tar", tree], git_dir=objects.repo, env=objects.env(), git=self.git
+    async def list_files(
+        self, objects: Objects, tree: str, visit: Callable[[TreeFile], None]
+    ) -> None:
+        """Call ``visit`` with every file (blob) under ``tree`` and its size, as git lists them.
+
+        ``visit`` may raise to stop the listing. Read from git's object headers, so it costs
+        nothing like reading the files.
+        """
+        pending = bytearray()
+
+        def sink(chunk: bytes) -> None:
+            pending.extend(chunk)
+            *records, rest = bytes(pending).split(b"\0")
+            pending[:] = rest
+            for record in records:
+                header, _, name = record.partition(b"\t")
+                fields = header.split()
+                if len(fields) == 4 and fields[1] == b"blob":
+                    size = int(fields[3]) if fields[3].isdigit() else 0
+                    visit(TreeFile(name.decode("utf-8", "surrogateescape"), size))
+
+        await stream_git(
+            ["ls-tree", "-r", "-l", "-z", "--full-tree", tree],
+            git_dir=objects.repo,
+            env=objects.env(),
+            git=self.git,
+            sink=sink,
         )
-        return done.stdout
+
+    async def archive(self, objects: Objects, tree: str, dest: Path, *, max_bytes: int) -> int:
+        """Write the tree ``tree`` (``commit`` or ``commit:sub/folder``) as an uncompressed tar
+        to the new file ``dest``, stopping with ArchiveTooLarge past ``max_bytes``.
+
+        Returns the size written. Memory use is one chunk, whatever the tree holds.
+        """
+        out = LimitedFile(dest, max_bytes)
+        try:
+            await stream_git(
+                ["archive", "--format=tar", tree],
+                git_dir=objects.repo,
+                env=objects.env(),
+                git=self.git,
+                sink=out.write,
+            )
+        except BaseException:
+            out.discard()
+            raise
+        out.close()
+        return out.written
 
 
 def install_hook(repo: Path) -> None:

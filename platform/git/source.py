@@ -3,19 +3,23 @@
 The tree (or the remote's sub-folder of it) is archived by git, unpacked into scratch space
 and packed with the builder's ``pack``, so ``.fnignore``/``.gitignore`` rules, the always
 skipped files and every bundle check are the same for a push and for ``fn deploy``.
+
+A pushed commit can describe gigabytes in a few megabytes on the wire (a file of zeros
+compresses well), so sizes are checked before anything is unpacked: first the file sizes
+git lists for the tree (``TreeBudget``, refusing at the first file over the limits), then
+the archive itself, streamed to a file in scratch space and stopped at the limit.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 import shutil
 import tarfile
 import tempfile
 from pathlib import Path
 
 from fnmesh.platform.build import BuildLimits, BundleError, pack
-from fnmesh.platform.git.repos import Objects, Repositories
+from fnmesh.platform.git.repos import ArchiveTooLarge, Objects, Repositories, TreeFile
 from fnmesh.platform.model.manifest import MANIFEST_FILE
 
 _TAR_OVERHEAD = 1024  # tar headers per entry, on top of the file contents
@@ -23,6 +27,43 @@ _TAR_OVERHEAD = 1024  # tar headers per entry, on top of the file contents
 
 class SourceRefused(Exception):
     """The commit cannot be deployed as it is; the message says what is missing or wrong."""
+
+
+class TreeBudget:
+    """Counts a tree's files as git lists them; raises SourceRefused past the limits (pure)."""
+
+    def __init__(self, commit: str, limits: BuildLimits) -> None:
+        self.short = commit[:12]
+        self.limits = limits
+        self.files = 0
+        self.total = 0
+
+    def __call__(self, entry: TreeFile) -> None:
+        limit = self.limits.max_unpacked_bytes
+        self.files += 1
+        self.total += entry.size
+        fix = (
+            "leave large files out of the repository (git rm --cached, then .gitignore; "
+            "files that .fnignore leaves out still count here) or raise "
+            "build.{field} in the platform's config.yaml"
+        )
+        if entry.size > limit:
+            raise SourceRefused(
+                f"commit {self.short} has the file {entry.path!r} of {entry.size} bytes, over "
+                f"build.max_unpacked_bytes ({limit} bytes): "
+                + fix.format(field="max_unpacked_bytes")
+            )
+        if self.total > limit:
+            raise SourceRefused(
+                f"commit {self.short} holds more than {limit} bytes of source "
+                f"(build.max_unpacked_bytes; reached at {entry.path!r}): "
+                + fix.format(field="max_unpacked_bytes")
+            )
+        if self.files > self.limits.max_files:
+            raise SourceRefused(
+                f"commit {self.short} holds more than {self.limits.max_files} files "
+                "(build.max_files): " + fix.format(field="max_files")
+            )
 
 
 def where(subdir: str) -> str:
@@ -59,22 +100,33 @@ async def commit_bundle(
             )
         )
     tree = f"{commit}:{subdir}" if subdir else commit
-    archive = await repos.archive(objects, tree)
+    await repos.list_files(objects, tree, TreeBudget(commit, limits))
     ceiling = limits.max_unpacked_bytes + _TAR_OVERHEAD * (limits.max_files + 1)
-    if len(archive) > ceiling:
-        raise SourceRefused(
-            f"commit {short} holds more than {limits.max_unpacked_bytes} bytes of source "
-            "(build.max_unpacked_bytes): leave large files out of the function's folder"
-        )
-    return await asyncio.to_thread(repack, archive, scratch, limits)
-
-
-def repack(archive: bytes, scratch: Path, limits: BuildLimits) -> bytes:
-    """Unpack git's tar into scratch space and pack the folder as ``fn deploy`` would."""
-    scratch.mkdir(parents=True, exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix="push-", dir=scratch))
+    work = Path(await asyncio.to_thread(_make_scratch, scratch))
     try:
-        with tarfile.open(fileobj=io.BytesIO(archive), mode="r:") as tar:
+        archive = work / "tree.tar"
+        try:
+            await repos.archive(objects, tree, archive, max_bytes=ceiling)
+        except ArchiveTooLarge:
+            raise SourceRefused(
+                f"commit {short} holds more than {limits.max_unpacked_bytes} bytes of source "
+                "(build.max_unpacked_bytes): leave large files out of the function's folder"
+            ) from None
+        return await asyncio.to_thread(repack, archive, work / "tree", limits)
+    finally:
+        await asyncio.to_thread(shutil.rmtree, work, True)
+
+
+def _make_scratch(scratch: Path) -> str:
+    scratch.mkdir(parents=True, exist_ok=True)
+    return tempfile.mkdtemp(prefix="push-", dir=scratch)
+
+
+def repack(archive: Path, folder: Path, limits: BuildLimits) -> bytes:
+    """Unpack git's tar into ``folder`` and pack the folder as ``fn deploy`` would."""
+    folder.mkdir()
+    try:
+        with tarfile.open(archive, mode="r:") as tar:
             try:
                 tar.extractall(folder, filter="data")
             except tarfile.FilterError as error:

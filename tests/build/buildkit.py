@@ -12,6 +12,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fnmesh.platform.build.sandbox import SandboxSettings
+
+# The scripted pip lives in the test's private folder, which no build user can reach.
+UNSANDBOXED = SandboxSettings(run_as=None)
+
 
 @dataclass
 class Entry:

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from buildkit import Entry, FakePip, Lines, function_tar, make_tar, wait_until
+from buildkit import UNSANDBOXED, Entry, FakePip, Lines, function_tar, make_tar, wait_until
 
 from fnmesh.platform.build import (
     Builder,
@@ -20,6 +20,7 @@ from fnmesh.platform.build import (
 )
 from fnmesh.platform.build.envs import current_interpreter, file_lock
 from fnmesh.platform.build.requirements import environment_key, normalize_requirements
+from fnmesh.platform.build.seal import seal
 
 
 def listing(folder: Path) -> list[str]:
@@ -87,7 +88,8 @@ async def test_the_digest_is_over_files_not_the_archive(tmp_path: Path) -> None:
     not_executable = [files[0], Entry("pkg/mod.py", b"y = 2\n")]
     third = await builder.build(make_tar(not_executable), build_id="b3")
     assert third.digest != first.digest
-    assert len(listing(tmp_path / "build" / "artifacts")) == 2 + 2 * 3  # two trees of 3 entries
+    # two trees of 3 entries, each with its manifest
+    assert len(listing(tmp_path / "build" / "artifacts")) == 2 + 2 * 3 + 2
 
 
 async def test_a_packed_folder_builds_to_the_same_tree(tmp_path: Path) -> None:
@@ -160,7 +162,7 @@ def test_leftover_scratch_of_dead_processes_is_cleaned_at_start(tmp_path: Path) 
 async def test_requirements_install_once_then_come_from_the_cache(
     tmp_path: Path, fake_pip: FakePip
 ) -> None:
-    builder = Builder(tmp_path / "build", python=fake_pip.python)
+    builder = Builder(tmp_path / "build", python=fake_pip.python, sandbox=UNSANDBOXED)
     first = await builder.build(function_tar(requirements_txt="alpha\nbeta==1\n"), build_id="b1")
     assert fake_pip.runs == 1
     assert first.env_dir is not None
@@ -198,30 +200,17 @@ async def test_requirements_install_once_then_come_from_the_cache(
 async def test_requirements_that_list_nothing_need_no_environment(
     tmp_path: Path, fake_pip: FakePip
 ) -> None:
-    builder = Builder(tmp_path / "build", python=fake_pip.python)
+    builder = Builder(tmp_path / "build", python=fake_pip.python, sandbox=UNSANDBOXED)
     result = await builder.build(function_tar(requirements_txt="# nothing yet\n\n"), build_id="b1")
     assert result.env_dir is None
     assert fake_pip.runs == 0
     assert "requirements.txt lists nothing" in result.log_path.read_text()
 
 
-async def test_local_requirements_tie_the_environment_to_the_code(
-    tmp_path: Path, fake_pip: FakePip
-) -> None:
-    builder = Builder(tmp_path / "build", python=fake_pip.python)
-    first = await builder.build(function_tar(requirements_txt="./vendor/lib\n"), build_id="b1")
-    second = await builder.build(
-        function_tar("def handle(req):\n    return 2\n", requirements_txt="./vendor/lib\n"),
-        build_id="b2",
-    )
-    assert fake_pip.runs == 2
-    assert first.env_dir != second.env_dir
-
-
 async def test_included_requirement_files_are_part_of_the_key(
     tmp_path: Path, fake_pip: FakePip
 ) -> None:
-    builder = Builder(tmp_path / "build", python=fake_pip.python)
+    builder = Builder(tmp_path / "build", python=fake_pip.python, sandbox=UNSANDBOXED)
 
     def bundle(base: str) -> bytes:
         return make_tar(
@@ -236,7 +225,7 @@ async def test_included_requirement_files_are_part_of_the_key(
 
 
 async def test_a_failed_install_leaves_no_environment(tmp_path: Path, fake_pip: FakePip) -> None:
-    builder = Builder(tmp_path / "build", python=fake_pip.python)
+    builder = Builder(tmp_path / "build", python=fake_pip.python, sandbox=UNSANDBOXED)
     lines = Lines()
     with pytest.raises(BuildFailed) as caught:
         await builder.build(
@@ -270,7 +259,7 @@ async def test_log_lines_reach_the_callback_while_the_build_runs(
             fake_pip.go()  # pip only finishes after the callback has seen this line
 
     seen: list[str] = []
-    builder = Builder(tmp_path / "build", python=fake_pip.python)
+    builder = Builder(tmp_path / "build", python=fake_pip.python, sandbox=UNSANDBOXED)
     result = await builder.build(
         function_tar(requirements_txt="wait-for-go\n"), build_id="b1", log=sink
     )
@@ -283,7 +272,7 @@ async def test_log_lines_reach_the_callback_while_the_build_runs(
 async def test_concurrent_builds_of_one_key_share_one_install(
     tmp_path: Path, fake_pip: FakePip
 ) -> None:
-    builder = Builder(tmp_path / "build", python=fake_pip.python)
+    builder = Builder(tmp_path / "build", python=fake_pip.python, sandbox=UNSANDBOXED)
     first_log, second_log = Lines(), Lines()
     first = asyncio.create_task(
         builder.build(function_tar(requirements_txt="wait-for-go\n"), build_id="b1", log=first_log)
@@ -307,8 +296,8 @@ async def test_two_builders_on_one_root_share_one_install(
     tmp_path: Path, fake_pip: FakePip
 ) -> None:
     first_log, second_log = Lines(), Lines()
-    a = Builder(tmp_path / "build", python=fake_pip.python)
-    b = Builder(tmp_path / "build", python=fake_pip.python)
+    a = Builder(tmp_path / "build", python=fake_pip.python, sandbox=UNSANDBOXED)
+    b = Builder(tmp_path / "build", python=fake_pip.python, sandbox=UNSANDBOXED)
     first = asyncio.create_task(
         a.build(function_tar(requirements_txt="wait-for-go\n"), build_id="b1", log=first_log)
     )
@@ -326,7 +315,7 @@ async def test_two_builders_on_one_root_share_one_install(
 async def test_an_install_held_by_another_process_is_waited_for(
     tmp_path: Path, fake_pip: FakePip
 ) -> None:
-    builder = Builder(tmp_path / "build", python=fake_pip.python)
+    builder = Builder(tmp_path / "build", python=fake_pip.python, sandbox=UNSANDBOXED)
     text = "alpha\n"
     key = environment_key(normalize_requirements(text), current_interpreter(), ())
     lines = Lines()
@@ -341,6 +330,7 @@ async def test_an_install_held_by_another_process_is_waited_for(
             holder_ready.set()
             await release.wait()
             (tmp_path / "build" / "envs" / key).mkdir()  # what the other process installed
+            seal(tmp_path / "build" / "envs" / key)
 
     holder = asyncio.create_task(other_process())
     await holder_ready.wait()
@@ -359,7 +349,7 @@ async def test_an_install_held_by_another_process_is_waited_for(
 async def test_a_cancelled_build_stops_pip_and_leaves_nothing_half_done(
     tmp_path: Path, fake_pip: FakePip
 ) -> None:
-    builder = Builder(tmp_path / "build", python=fake_pip.python)
+    builder = Builder(tmp_path / "build", python=fake_pip.python, sandbox=UNSANDBOXED)
     lines = Lines()
     build = asyncio.create_task(
         builder.build(function_tar(requirements_txt="hang\n"), build_id="b1", log=lines)

@@ -111,9 +111,10 @@ async def running_receiver(
     max_bundle_bytes: int = 50 * 1024 * 1024,
     ready_timeout: float = 30.0,
     wrap_deployer: Callable[[DeployService], Deployer] | None = None,
+    max_unpacked_bytes: int = BuildLimits().max_unpacked_bytes,
 ) -> AsyncIterator[Receiver]:
     store = SqliteStore(home / "state.db")  # makes the home too
-    limits = BuildLimits(max_bundle_bytes=max_bundle_bytes)
+    limits = BuildLimits(max_bundle_bytes=max_bundle_bytes, max_unpacked_bytes=max_unpacked_bytes)
     builder = Builder(home / "build", limits=limits)
     deploy = DeployService(store, builder, limits)
     tokens = Tokens(store)
