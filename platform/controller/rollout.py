@@ -94,14 +94,21 @@ def due_in(spec: RolloutSpec, state: RolloutStatus, now: float) -> float | None:
     """Seconds until the next check of a progressing rollout; None when it is over."""
     if state.phase != PROGRESSING:
         return None
+    if now < state.last_step:  # the wall clock went back: check soon, never in an hour
+        return EARLIEST_RECHECK
     return max(EARLIEST_RECHECK, state.last_step + spec.interval - now)
 
 
 def analyse(
     spec: RolloutSpec, state: RolloutStatus, sample: Sample | None, now: float
 ) -> RolloutStatus:
-    """The rollout after ``now``: unchanged until an interval has passed, then one check."""
-    if state.phase != PROGRESSING or now < state.last_step + spec.interval:
+    """The rollout after ``now``: unchanged until an interval has passed, then one check.
+
+    A last step in the future means the wall clock went back (steps are kept in epoch
+    seconds, so they survive a restart): the check is due at once rather than when the
+    clock catches up, which could be hours away."""
+    went_back = now < state.last_step
+    if state.phase != PROGRESSING or (now < state.last_step + spec.interval and not went_back):
         return state
     verdict = check(spec, sample)
     if verdict.outcome == "skipped":

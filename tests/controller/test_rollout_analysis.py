@@ -136,3 +136,17 @@ def test_due_in_says_when_to_look_again() -> None:
     assert due_in(CANARY, analyse(CANARY, state, healthy(), 900.0), 900.0) == 30.0
     done = replace(state, phase="Promoted")
     assert due_in(CANARY, done, 100.0) is None
+
+
+def test_a_wall_clock_that_goes_back_does_not_stall_the_rollout() -> None:
+    state = replay(
+        [
+            (30.0, healthy(), 20, "Progressing", 0),
+            (60.0, healthy(), 30, "Progressing", 0),
+            (-3540.0, healthy(), 40, "Progressing", 0),  # the clock went back an hour: due
+            (-3530.0, healthy(), 40, "Progressing", 0),  # then intervals count from there
+            (-3510.0, healthy(), 50, "Progressing", 0),
+        ]
+    )
+    assert state.last_step == -3510.0
+    assert due_in(CANARY, state, -7200.0) == pytest.approx(0.05)  # back again: look soon

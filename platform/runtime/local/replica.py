@@ -102,7 +102,8 @@ class Replica:
         self.port: int | None = None
         self.ready = False
         self.stopping = False
-        self.started_at = time.time()
+        self.started_at = time.time()  # shown in status; durations use ``began``
+        self.began = time.monotonic()
         self.cold_start: float | None = None  # seconds from launch to ready
         self.warm = False  # started from the warm pool
         self.proc: Process | None = None

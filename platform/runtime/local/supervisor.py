@@ -114,7 +114,7 @@ class RevisionSet:
     async def _reconcile(self) -> None:
         surplus = len(self.replicas) - self.desired
         if surplus > 0:
-            victims = sorted(self.replicas, key=lambda r: (r.ready, -r.started_at))[:surplus]
+            victims = sorted(self.replicas, key=lambda r: (r.ready, -r.began))[:surplus]
             await self._stop(victims)
         missing = self.desired - len(self.replicas)
         if missing > 0 and time.monotonic() >= self.restart_at:
@@ -199,7 +199,7 @@ class RevisionSet:
 
     def _crashed(self, replica: Replica, reason: str) -> None:
         backoff: Backoff = self.runtime.backoff
-        ran = time.time() - replica.started_at
+        ran = time.monotonic() - replica.began
         self.crashes = backoff.next_crashes(self.crashes, ran)
         self.restart_at = time.monotonic() + backoff.delay(self.crashes)
         self.failure = reason
