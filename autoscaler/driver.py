@@ -45,6 +45,12 @@ class ReadyCount(Protocol):
     def __call__(self, namespace: str, revision: str) -> int: ...
 
 
+class Waiting(Protocol):
+    """Requests the activator holds for a revision."""
+
+    def __call__(self, namespace: str, revision: str) -> int: ...
+
+
 @dataclass(slots=True)
 class Tracked:
     revision: Revision
@@ -65,9 +71,11 @@ class Autoscaler:
         config: AutoscalerConfig,
         *,
         clock: Callable[[], float] = time.monotonic,
+        waiting: Waiting | None = None,
     ) -> None:
         self.scaler = scaler
         self.ready = ready
+        self.waiting = waiting
         self.config = config
         self.clock = clock
         self.revisions: dict[Key, Tracked] = {}
@@ -146,7 +154,10 @@ class Autoscaler:
             if tracked is None:
                 return
             ready = self.ready(*key)
-            decided = decide(tracked.spec, tracked.state, tracked.window, ready, self.clock())
+            waiting = self.waiting(*key) if self.waiting is not None else 0
+            decided = decide(
+                tracked.spec, tracked.state, tracked.window, ready, self.clock(), waiting=waiting
+            )
             tracked.state = decided.state
             tracked.last = decided
             if decided.desired_replicas != KEEP:

@@ -134,6 +134,7 @@ class EmbeddedPlatform:
         self.autoscaler = Autoscaler(self.runtime, self.runtime.ready_count, cfg.autoscaler)
         self.telemetry.load = self.autoscaler
         self.activator = Activator(self.routes, self.autoscaler, cfg.activator)
+        self.autoscaler.waiting = self.activator.held  # never give up on a revision with waiters
         self.routes.listen(self.activator.refresh)
         self.mesh.control.destinations = RouteDestinations(self.routes, self.activator)
         self.controller = Controller(
