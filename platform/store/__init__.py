@@ -5,9 +5,24 @@ Every backend keeps Kubernetes-shaped objects as dicts, stamps ``uid``,
 offers a change feed (``watch``) that controllers and the gateway follow.
 """
 
-from fnmesh.platform.store.errors import Conflict, Expired, NotFound, StoreError
+from fnmesh.platform.store.errors import (
+    Conflict,
+    Expired,
+    NotFound,
+    StoreError,
+    StoreUnavailable,
+)
 from fnmesh.platform.store.events import Event
 from fnmesh.platform.store.protocol import Store
 from fnmesh.platform.store.sqlite import SqliteStore
 
-__all__ = ["Conflict", "Event", "Expired", "NotFound", "SqliteStore", "Store", "StoreError"]
+__all__ = [
+    "Conflict",
+    "Event",
+    "Expired",
+    "NotFound",
+    "SqliteStore",
+    "Store",
+    "StoreError",
+    "StoreUnavailable",
+]
