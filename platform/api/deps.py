@@ -13,6 +13,7 @@ from fnmesh.platform.api.auth import Tokens
 from fnmesh.platform.build import Builder
 from fnmesh.platform.deploy import DeployService
 from fnmesh.platform.store import Store
+from fnmesh.platform.supervise import TaskBoard
 from fnmesh.platform.telemetry.tap import TapSessions
 from fnmesh.platform.telemetry.windows import Golden
 
@@ -44,6 +45,7 @@ class ApiDeps:
     max_bundle_bytes: int
     telemetry: Telemetry | None = None
     metrics: CollectorRegistry | None = None  # the platform's own, served at GET /metrics
+    tasks: TaskBoard | None = None  # the background tasks /healthz reports on
 
 
 def deps(request: Request) -> ApiDeps:

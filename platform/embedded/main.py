@@ -4,7 +4,12 @@ Start: configuration (validated once), the home's lock, the store, the admin tok
 CLI context, the builder, the runtime, the controller, the gateway's routes and
 listener, the API listener; then, if asked, the example function.
 Stop (SIGINT/SIGTERM), in reverse: the API stops accepting, the gateway drains, the
-controller stops, replicas are drained and stopped, the store is closed.
+controller stops, replicas are drained and stopped, the store is closed. A step that
+fails is logged and the next one still runs, so replicas are stopped whatever happened.
+
+Every background loop (controller, revision reconcilers, autoscaler, activator reports,
+gateway routes, policy writer) runs on one ``TaskBoard``: restarted with backoff after
+any exception, and reported by ``/healthz`` while failing.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -43,6 +49,7 @@ from fnmesh.platform.model import Function
 from fnmesh.platform.model.resources import condition
 from fnmesh.platform.runtime.local import LocalRuntime, LogBook
 from fnmesh.platform.store import SqliteStore
+from fnmesh.platform.supervise import TaskBoard
 from fnmesh.platform.telemetry.hub import TelemetryHub
 
 log = logging.getLogger("fnmesh")
@@ -101,6 +108,7 @@ class EmbeddedPlatform:
         cfg = self.config
         cfg.home.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._lock = lock_home(cfg.home)
+        self.tasks = TaskBoard()
         self.store = SqliteStore(cfg.state_db)
         self._forget_replicas()
         limits = BuildLimits(
@@ -112,7 +120,9 @@ class EmbeddedPlatform:
         self.deploy = DeployService(self.store, self.builder, limits)
         self.logbook = LogBook(cfg.logs_dir, max_bytes=cfg.runtime.log_max_bytes)
         self.telemetry = TelemetryHub()
-        self.mesh = EmbeddedMesh(cfg.home, cfg.listen.host, self.store, self.telemetry)
+        self.mesh = EmbeddedMesh(
+            cfg.home, cfg.listen.host, self.store, self.telemetry, tasks=self.tasks
+        )
         mesh_settings = await self.mesh.start()
         # the platform's own metrics (cold starts, scale events, the gateway's requests),
         # served at GET /metrics on the API port
@@ -125,15 +135,18 @@ class EmbeddedPlatform:
             host=cfg.listen.host,
             mesh=mesh_settings,
             registry=self.metrics,
+            tasks=self.tasks,
         )
         gateway_sock = listen(cfg.listen.host, cfg.listen.gateway_port)
         api_sock = listen(cfg.listen.host, cfg.listen.api_port)
         self.gateway_url = _url(cfg.listen.host, gateway_sock.getsockname()[1])
         self.api_url = _url(cfg.listen.host, api_sock.getsockname()[1])
-        self.routes = RouteTable(self.store)
-        self.autoscaler = Autoscaler(self.runtime, self.runtime.ready_count, cfg.autoscaler)
+        self.routes = RouteTable(self.store, tasks=self.tasks)
+        self.autoscaler = Autoscaler(
+            self.runtime, self.runtime.ready_count, cfg.autoscaler, tasks=self.tasks
+        )
         self.telemetry.load = self.autoscaler
-        self.activator = Activator(self.routes, self.autoscaler, cfg.activator)
+        self.activator = Activator(self.routes, self.autoscaler, cfg.activator, tasks=self.tasks)
         self.autoscaler.waiting = self.activator.held  # never give up on a revision with waiters
         self.routes.listen(self.activator.refresh)
         self.mesh.control.destinations = RouteDestinations(self.routes, self.activator)
@@ -143,6 +156,7 @@ class EmbeddedPlatform:
             self.autoscaler,
             url_for=lambda ns, name: function_url(self.gateway_url, ns, name),
             metrics=self.telemetry,
+            tasks=self.tasks,
         )
         self.gateway = Gateway(
             self.routes,
@@ -174,6 +188,7 @@ class EmbeddedPlatform:
                 max_bundle_bytes=cfg.build.max_bundle_bytes,
                 telemetry=self.telemetry,
                 metrics=self.metrics,
+                tasks=self.tasks,
             )
         )
         self.uvicorn = uvicorn.Server(
@@ -229,14 +244,25 @@ class EmbeddedPlatform:
         self.uvicorn.should_exit = True
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._api_task, 5)
-        await self.gateway.close(self.config.runtime.stop_timeout)
-        await self.controller.close()
-        await self.activator.close()
-        await self.autoscaler.close()
-        await self.routes.close()
-        await self.runtime.close()
-        await self.mesh.close()
-        self.store.close()
+        steps: list[tuple[str, Callable[[], Awaitable[object]]]] = [
+            ("gateway", lambda: self.gateway.close(self.config.runtime.stop_timeout)),
+            ("controller", self.controller.close),
+            ("activator", self.activator.close),
+            ("autoscaler", self.autoscaler.close),
+            ("routes", self.routes.close),
+            ("replicas", self.runtime.close),
+            ("mesh", self.mesh.close),
+            ("background tasks", self.tasks.close),
+        ]
+        for what, step in steps:
+            try:
+                await step()
+            except Exception:
+                log.exception("stopping the %s failed; stopping the rest", what)
+        try:
+            self.store.close()
+        except Exception:
+            log.exception("closing the store failed")
         self._lock.close()
 
     async def deploy_example(self, name: str) -> str:

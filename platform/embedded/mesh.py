@@ -33,6 +33,7 @@ from fnmesh.platform.mesh.identity.service import IdentityService
 from fnmesh.platform.runtime.local.mesh import MeshSettings
 from fnmesh.platform.runtime.local.policy import PolicyWriter
 from fnmesh.platform.store import Store
+from fnmesh.platform.supervise import TaskBoard
 from fnmesh.platform.telemetry.hub import TelemetryHub
 from fnmesh.platform.telemetry.server import StatsHandler
 
@@ -44,7 +45,16 @@ def _now() -> datetime.datetime:
 
 
 class EmbeddedMesh:
-    def __init__(self, home: Path, host: str, store: Store, hub: TelemetryHub) -> None:
+    def __init__(
+        self,
+        home: Path,
+        host: str,
+        store: Store,
+        hub: TelemetryHub,
+        *,
+        tasks: TaskBoard | None = None,
+    ) -> None:
+        self.tasks = tasks
         self.directory = home / "identity"
         self.policy_dir = home / "run" / "policy"
         self.host = host
@@ -83,7 +93,9 @@ class EmbeddedMesh:
         self.stats_server: HttpServer = await serve(
             self.control, self.host, 0, ssl=self.stats.server_context()
         )
-        self.policy = PolicyWriter(self.store, self.policy_dir, self.authority.trust_domain)
+        self.policy = PolicyWriter(
+            self.store, self.policy_dir, self.authority.trust_domain, tasks=self.tasks
+        )
         self.policy.start()
         self.settings = MeshSettings(
             identity_url=f"https://{self.host}:{self.service.port}",

@@ -26,6 +26,7 @@ from fnmesh.platform.controller import Controller
 from fnmesh.platform.deploy import DeployService
 from fnmesh.platform.model import Function
 from fnmesh.platform.store import SqliteStore
+from fnmesh.platform.supervise import TaskBoard
 
 NS = "/apis/fnmesh.dev/v1alpha1/namespaces/default"
 
@@ -36,6 +37,7 @@ class Api:
     token: str
     store: SqliteStore
     session: aiohttp.ClientSession
+    tasks: TaskBoard
 
     async def call(self, method: str, path: str, body: Any = None, **query: str) -> tuple[int, Any]:
         async with self.session.request(
@@ -73,6 +75,7 @@ async def running_api(home: Path, *, controller: bool = True) -> AsyncIterator[A
     builder = Builder(home / "build", limits=limits)
     tokens = Tokens(store)
     token = tokens.mint("admin")
+    tasks = TaskBoard(minimum=0.01, maximum=0.1)
     app = build_app(
         ApiDeps(
             store=store,
@@ -81,6 +84,7 @@ async def running_api(home: Path, *, controller: bool = True) -> AsyncIterator[A
             builder=builder,
             logbook=NoLogs(),
             max_bundle_bytes=limits.max_bundle_bytes,
+            tasks=tasks,
         )
     )
     sock = socket.socket()
@@ -89,7 +93,9 @@ async def running_api(home: Path, *, controller: bool = True) -> AsyncIterator[A
     sock.setblocking(False)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     replicas = ReadyReplicas(store)
-    control = Controller(store, replicas, replicas, url_for=lambda ns, n: f"{url}/fn/{n}/")
+    control = Controller(
+        store, replicas, replicas, url_for=lambda ns, n: f"{url}/fn/{n}/", tasks=tasks
+    )
     server = uvicorn.Server(
         uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, ws="none")
     )
@@ -103,11 +109,12 @@ async def running_api(home: Path, *, controller: bool = True) -> AsyncIterator[A
             if task.done():
                 task.result()
             await asyncio.sleep(0.01)
-        yield Api(url, token, store, session)
+        yield Api(url, token, store, session, tasks)
     finally:
         await session.close()
         server.should_exit = True
         await asyncio.wait_for(task, 10)
         await control.close()
+        await tasks.close()
         store.close()
         sock.close()

@@ -152,6 +152,7 @@ class FakeApi:
     build_logs: dict[str, str] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
     closing: bool = False
+    failing_tasks: list[dict[str, Any]] = field(default_factory=list)  # shown by /healthz
 
     def add(self, resource: dict[str, Any]) -> None:
         meta = resource["metadata"]
@@ -181,7 +182,9 @@ class FakeApi:
         if path.startswith("/fn/"):
             return self.gateway(request, body)
         if path == "/healthz":
-            return JSONResponse({"status": "ok"})
+            failing = self.failing_tasks
+            body = {"status": "failing" if failing else "ok", "failing": failing}
+            return JSONResponse(body, status_code=503 if failing else 200)
         if request.headers.get("authorization") != f"Bearer {TOKEN}":
             return JSONResponse(status(401, "the bearer token was refused"), status_code=401)
         if path == f"{GROUP}/functions" and request.method == "GET":
