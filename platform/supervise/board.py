@@ -108,7 +108,7 @@ class Supervised:
                     self.consecutive,
                     delay,
                     self.last_error,
-                    exc_info=error,
+                    exc_info=error if self.consecutive == 1 else None,  # one traceback a streak
                 )
             else:
                 delay = self.board.delay(1)

@@ -2,6 +2,8 @@
 
 Each line is ``<UTC time> <replica> <stream>: <text>``. A file over ``max_bytes`` is
 rotated to ``.1`` (one generation kept). Readers tail the file and can follow it.
+A line that cannot be written (a full disk) is dropped and counted in ``dropped``: the
+replica whose output it was keeps running.
 """
 
 from __future__ import annotations
@@ -25,21 +27,26 @@ class LogBook:
         self.max_bytes = max_bytes
         self._stamp = stamp
         self._changed: dict[Path, asyncio.Event] = {}
+        self.dropped = 0
 
     def path(self, namespace: str, function: str) -> Path:
         return self.root / namespace / f"{function}.log"
 
     def write(self, namespace: str, function: str, replica: str, stream: str, text: str) -> None:
         path = self.path(namespace, function)
-        path.parent.mkdir(parents=True, exist_ok=True)
         line = f"{self._stamp()} {replica} {stream}: {text.rstrip()}\n"
         try:
-            if path.stat().st_size + len(line) > self.max_bytes:
-                path.replace(path.with_suffix(".log.1"))
-        except FileNotFoundError:
-            pass
-        with path.open("a", encoding="utf-8", errors="replace") as out:
-            out.write(line)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                if path.stat().st_size + len(line) > self.max_bytes:
+                    path.replace(path.with_suffix(".log.1"))
+            except FileNotFoundError:
+                pass
+            with path.open("a", encoding="utf-8", errors="replace") as out:
+                out.write(line)
+        except OSError:
+            self.dropped += 1
+            return
         event = self._changed.pop(path, None)
         if event is not None:
             event.set()
