@@ -22,6 +22,7 @@ from typing import Protocol
 
 from fnmesh.activator.settings import ActivatorConfig
 from fnmesh.activator.throttle import QueueFull, Throttle
+from fnmesh.platform.supervise import Supervised, TaskBoard
 
 log = logging.getLogger("fnmesh.activator")
 SOURCE = "activator"
@@ -71,13 +72,15 @@ class Activator:
         config: ActivatorConfig,
         *,
         clock: Callable[[], float] = time.monotonic,
+        tasks: TaskBoard | None = None,
     ) -> None:
         self.capacity = capacity
+        self.tasks = tasks if tasks is not None else TaskBoard()
         self.demand = demand
         self.config = config
         self.clock = clock
         self._revisions: dict[tuple[str, str], _Revision] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._task: Supervised | None = None
 
     @contextlib.asynccontextmanager
     async def admit(
@@ -159,13 +162,11 @@ class Activator:
     # -- per-second reports ------------------------------------------------------------
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._report_loop(), name="activator reports")
+        self._task = self.tasks.start("activator reports", self._report_loop)
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task.stop()
 
     async def _report_loop(self) -> None:
         while True:

@@ -4,7 +4,12 @@
 scaler) as one pure function. Its steps, in order:
 
 1. No data in the stable window: before the revision first reached its initial scale,
-   ask for `initial_scale`; afterwards answer `KEEP` (-1): leave the replicas as they are.
+   ask for `initial_scale`; afterwards answer `KEEP` (-1): leave the replicas as they are,
+   for at most a stable window. Ready replicas report every second, even when idle, so
+   a silence longer than the stable window means they are idle or unhealthy: unless
+   requests wait in the activator, the revision goes to `min_scale` (zero by default),
+   reason `no-data-timeout`, instead of being held forever. A request that comes later
+   wakes it through the activator, as from any scale to zero.
 2. Desired replicas in each window: ceil(observed average / (target * utilization)).
 3. Rate limits, taken from the ready replicas (0 counts as 1, as in Knative): at most
    ceil(ready * max_scale_up_rate), at least floor(ready / max_scale_down_rate).
@@ -53,6 +58,7 @@ class Reason(enum.StrEnum):
 
     STABLE = "stable"
     NO_DATA = "no-data"
+    NO_DATA_TIMEOUT = "no-data-timeout"
     INITIAL_SCALE = "initial-scale"
     SCALE_UP_LIMIT = "scale-up-limit"
     SCALE_DOWN_LIMIT = "scale-down-limit"
@@ -78,6 +84,7 @@ class ScalerState:
     max_panic_replicas: int = 0  # the largest count decided during the current panic
     last_demand: float | None = None  # last decision that wanted at least one replica
     recent: tuple[tuple[float, int], ...] = ()  # (time, count) within the scale-down delay
+    last_data: float | None = None  # last decision that had data in its stable window
 
     @property
     def panicking(self) -> bool:
@@ -103,18 +110,23 @@ def decide(
     metrics: Aggregates | MetricReader | None,
     ready_replicas: int,
     now: float,
+    *,
+    waiting: int = 0,
 ) -> Decision:
     """Decide the replicas of one revision at `now` from its observed load.
 
     `metrics` is either the window averages themselves or something that computes them
-    (a `MetricWindow`); None means no data. Raises ValueError for an invalid spec or a
-    negative `ready_replicas`.
+    (a `MetricWindow`); None means no data. `waiting` is the number of requests the
+    activator holds for the revision. Raises ValueError for an invalid spec or a
+    negative `ready_replicas` or `waiting`.
     """
     problems = spec.validate()
     if problems:
         raise ValueError("invalid scaling spec: " + "; ".join(problems))
     if ready_replicas < 0:
         raise ValueError(f"ready_replicas: must be >= 0; got {ready_replicas}")
+    if waiting < 0:
+        raise ValueError(f"waiting: must be >= 0; got {waiting}")
     if state.started is None:
         state = _first_state(ready_replicas, now)
     if not state.initialized and ready_replicas >= spec.bounded(spec.initial_scale):
@@ -122,7 +134,8 @@ def decide(
 
     observed = _observe(spec, metrics, now)
     if observed is None:
-        return _without_data(spec, state, ready_replicas)
+        return _without_data(spec, state, ready_replicas, waiting, now)
+    state = replace(state, last_data=now)
 
     step = _Step(Reason.STABLE)
     count, panic_count = _window_counts(spec, observed, ready_replicas, step)
@@ -177,9 +190,19 @@ def _observe(
     return metrics.averages(spec.metric, spec.stable_window, spec.panic_window, now)
 
 
-def _without_data(spec: ScalingSpec, state: ScalerState, ready: int) -> Decision:
+def _without_data(
+    spec: ScalingSpec, state: ScalerState, ready: int, waiting: int, now: float
+) -> Decision:
     capacity = _excess_burst_capacity(spec, ready, 0.0)
     if state.initialized:
+        since = state.last_data if state.last_data is not None else state.started
+        silent = since is not None and now - since > spec.stable_window
+        if silent and ready > 0 and waiting == 0:
+            # Ready replicas that stop reporting are idle or unhealthy: do not hold them.
+            state = replace(
+                state, panic_since=None, last_over_threshold=None, max_panic_replicas=0, recent=()
+            )
+            return Decision(spec.bounded(0), capacity, False, Reason.NO_DATA_TIMEOUT, state)
         return Decision(KEEP, capacity, state.panicking, Reason.NO_DATA, state)
     initial = spec.bounded(spec.initial_scale)
     return Decision(initial, capacity, state.panicking, Reason.INITIAL_SCALE, state)

@@ -13,7 +13,6 @@ changes, and whenever only the panic state or the reason does.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from fnmesh.autoscaler.settings import AutoscalerConfig, scaling_spec
 from fnmesh.autoscaler.spec import ScalingSpec
 from fnmesh.autoscaler.window import MetricWindow, Observation
 from fnmesh.platform.model import Revision
+from fnmesh.platform.supervise import Supervised, TaskBoard
 
 log = logging.getLogger("fnmesh.autoscaler")
 Key = tuple[str, str]
@@ -42,6 +42,12 @@ class Scaler(Protocol):
 
 
 class ReadyCount(Protocol):
+    def __call__(self, namespace: str, revision: str) -> int: ...
+
+
+class Waiting(Protocol):
+    """Requests the activator holds for a revision."""
+
     def __call__(self, namespace: str, revision: str) -> int: ...
 
 
@@ -65,14 +71,18 @@ class Autoscaler:
         config: AutoscalerConfig,
         *,
         clock: Callable[[], float] = time.monotonic,
+        waiting: Waiting | None = None,
+        tasks: TaskBoard | None = None,
     ) -> None:
         self.scaler = scaler
         self.ready = ready
+        self.waiting = waiting
         self.config = config
         self.clock = clock
         self.revisions: dict[Key, Tracked] = {}
         self._pokes: asyncio.Queue[Key] = asyncio.Queue()
-        self._tasks: list[asyncio.Task[None]] = []
+        self.tasks = tasks if tasks is not None else TaskBoard()
+        self._tasks: list[Supervised] = []
         self._lock = asyncio.Lock()
 
     # -- what the controller and reporters call ------------------------------------------
@@ -111,34 +121,39 @@ class Autoscaler:
     # -- the loop ----------------------------------------------------------------------
 
     def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._ticks(), name="autoscaler ticks"),
-            asyncio.create_task(self._poked(), name="autoscaler pokes"),
-        ]
+        ticks = self.tasks.start("autoscaler ticks", self._ticks)
+        self._tasks = [ticks, self.tasks.start("autoscaler pokes", self._poked)]
 
     async def close(self) -> None:
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await task.stop()
 
     async def _ticks(self) -> None:
         while True:
             await asyncio.sleep(self.config.tick_interval)
+            failed = False
             for key in list(self.revisions):
-                try:
-                    await self._decide(key)
-                except Exception:
-                    log.exception("deciding the scale of %s/%s failed", *key)
+                failed |= not await self._decide_logged(key)
+            if not failed and self._tasks:
+                self._tasks[0].recovered()
 
     async def _poked(self) -> None:
         while True:
             key = await self._pokes.get()
-            try:
-                await self._decide(key)
-            except Exception:
-                log.exception("deciding the scale of %s/%s failed", *key)
+            await self._decide_logged(key)
+
+    async def _decide_logged(self, key: Key) -> bool:
+        """Decide for one revision; a failure is logged and shown on the task board (the
+        next tick decides again)."""
+        try:
+            await self._decide(key)
+        except Exception as error:
+            what = f"deciding the scale of {key[0]}/{key[1]}"
+            if self._tasks:
+                self._tasks[0].failed(error, what)
+            log.exception("%s failed", what)
+            return False
+        return True
 
     async def _decide(self, key: Key) -> None:
         async with self._lock:
@@ -146,7 +161,10 @@ class Autoscaler:
             if tracked is None:
                 return
             ready = self.ready(*key)
-            decided = decide(tracked.spec, tracked.state, tracked.window, ready, self.clock())
+            waiting = self.waiting(*key) if self.waiting is not None else 0
+            decided = decide(
+                tracked.spec, tracked.state, tracked.window, ready, self.clock(), waiting=waiting
+            )
             tracked.state = decided.state
             tracked.last = decided
             if decided.desired_replicas != KEEP:

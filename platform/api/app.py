@@ -35,7 +35,16 @@ NS = GROUP + "/namespaces/{namespace}"
 
 
 async def healthz(request: Request) -> JSONResponse:
-    return JSONResponse({"status": "ok"})
+    """200 while every background task runs; 503 naming the failing ones and why."""
+    tasks = request.app.state.deps.tasks
+    states = tasks.states() if tasks is not None else []
+    failing = [s.to_dict() for s in states if s.state != "running"]
+    body = {
+        "status": "failing" if failing else "ok",
+        "failing": failing,
+        "tasks": len(states),
+    }
+    return JSONResponse(body, status_code=503 if failing else 200)
 
 
 async def openapi(request: Request) -> JSONResponse:

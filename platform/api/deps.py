@@ -14,6 +14,7 @@ from fnmesh.platform.build import Builder
 from fnmesh.platform.deploy import DeployService
 from fnmesh.platform.model.resource_policy import ResourcePolicy
 from fnmesh.platform.store import SecretStore, Store
+from fnmesh.platform.supervise import TaskBoard
 from fnmesh.platform.telemetry.tap import TapSessions
 from fnmesh.platform.telemetry.windows import Golden
 
@@ -47,6 +48,7 @@ class ApiDeps:
     metrics: CollectorRegistry | None = None  # the platform's own, served at GET /metrics
     secrets: SecretStore | None = None  # where function secrets live (values never leave)
     resources: ResourcePolicy | None = None  # maximums a Function's resources must keep to
+    tasks: TaskBoard | None = None  # the background tasks /healthz reports on
 
 
 def deps(request: Request) -> ApiDeps:

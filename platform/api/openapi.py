@@ -14,7 +14,7 @@ NS = GROUP + "/namespaces/{namespace}"
 
 _OPERATIONS: list[tuple[str, str, str, str | None, str]] = [
     # path, method, summary, request body schema, response schema
-    ("/healthz", "get", "Liveness of the API", None, "Health"),
+    ("/healthz", "get", "Health: 503 naming failing background tasks", None, "Health"),
     (GROUP + "/functions", "get", "List functions in every namespace", None, "FunctionList"),
     (NS + "/functions", "get", "List functions", None, "FunctionList"),
     (NS + "/functions", "post", "Create a function", "Function", "Function"),
@@ -216,7 +216,14 @@ def document() -> dict[str, Any]:
                 "TrafficSplit": _object(),
                 "TrafficTarget": _object(),
                 **lists,
-                "Health": {"type": "object", "properties": {"status": {"type": "string"}}},
+                "Health": {
+                    "type": "object",
+                    "properties": {
+                        "status": {"type": "string", "enum": ["ok", "failing"]},
+                        "failing": {"type": "array", "items": {"type": "object"}},
+                        "tasks": {"type": "integer"},
+                    },
+                },
                 "Token": {
                     "type": "object",
                     "properties": {

@@ -5,6 +5,13 @@ arrives, refused (413) the moment it passes ``max_bundle_bytes``; it never sits 
 whole. Checking the bundle (inflating and parsing it) runs in a thread, so a bundle that
 unpacks to hundreds of megabytes keeps no other request waiting. The file is removed when
 its build is over, or when the upload is refused.
+
+``?ifGeneration=N`` makes the upload conditional on the function's generation being N
+(0: the function must not exist yet). A precondition that no longer holds is answered
+409 before the build, or, when another deploy wins while this one builds, by a result
+event ``{"ok": false, "status": 409, "conflict": true}``: read the function again and
+redeploy. A successful result names the build, which the new revision carries in
+``spec.artifact.build``.
 """
 
 from __future__ import annotations
@@ -25,7 +32,7 @@ from fnmesh.platform.api.deps import ApiDeps, deps
 from fnmesh.platform.api.errors import ApiError
 from fnmesh.platform.api.resources import _path
 from fnmesh.platform.build import BuildFailed, BundleError
-from fnmesh.platform.deploy import NameMismatch
+from fnmesh.platform.deploy import DeployConflict, NameMismatch
 from fnmesh.platform.deploy.service import new_build_id
 from fnmesh.platform.model import Manifest, ValidationError
 from fnmesh.platform.model.resources import LABEL_FUNCTION
@@ -105,14 +112,38 @@ async def upload_source(request: Request) -> Response:
         await asyncio.to_thread(upload.remove)
         raise
     commit = request.query_params.get("commit")
+    expect = _expected_generation(request)
+    try:
+        api.deploy.check(manifest.namespace, manifest.name, expect)
+    except DeployConflict as error:
+        raise ApiError(409, str(error)) from None
     build_id = new_build_id()
     return StreamingResponse(
-        _stream(api, manifest, upload, build_id, commit), media_type="application/x-ndjson"
+        _stream(api, manifest, upload, build_id, commit, expect),
+        media_type="application/x-ndjson",
     )
 
 
+def _expected_generation(request: Request) -> int | None:
+    raw = request.query_params.get("ifGeneration")
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise ApiError(
+            400,
+            f"ifGeneration: {raw!r} is not a generation: give the function's "
+            "metadata.generation as read (0 when it does not exist yet), or leave it out",
+        )
+    return int(raw)
+
+
 async def _stream(
-    api: ApiDeps, manifest: Manifest, upload: SpooledUpload, build_id: str, commit: str | None
+    api: ApiDeps,
+    manifest: Manifest,
+    upload: SpooledUpload,
+    build_id: str,
+    commit: str | None,
+    expect: int | None,
 ) -> AsyncIterator[bytes]:
     lines: asyncio.Queue[object] = asyncio.Queue()
 
@@ -122,7 +153,12 @@ async def _stream(
     async def run() -> None:
         try:
             result = await api.deploy.deploy(
-                manifest, upload.path, build_id=build_id, commit=commit, log=log
+                manifest,
+                upload.path,
+                build_id=build_id,
+                commit=commit,
+                log=log,
+                expect_generation=expect,
             )
             await lines.put(
                 {
@@ -132,6 +168,17 @@ async def _stream(
                     "digest": result.build.digest,
                     "function": result.function,
                     "generation": result.generation,
+                }
+            )
+        except DeployConflict as error:
+            await lines.put(
+                {
+                    "event": "result",
+                    "ok": False,
+                    "status": 409,
+                    "conflict": True,
+                    "build": build_id,
+                    "message": str(error),
                 }
             )
         except BuildFailed as error:

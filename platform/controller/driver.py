@@ -9,7 +9,9 @@ its replicas for ``retire_grace`` seconds before it is scaled to zero, so reques
 gateway chose it for just before (or that wait in the activator) still find a replica.
 A function whose canary rollout is in progress is queued again when its next check is
 due; the check reads the canary's metrics over the last interval from ``metrics`` (the
-telemetry hub).
+telemetry hub). Any other failure (a store that cannot write) is reported to the task
+board and the function is queued again after the board's backoff, so its status
+converges once the cause is gone; both loops run supervised.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from fnmesh.platform.model import Function, Revision, TrafficTarget
 from fnmesh.platform.model.resources import LABEL_FUNCTION, RolloutStatus
 from fnmesh.platform.model.traffic import make_traffic_split, weights_of
 from fnmesh.platform.store import Conflict, Expired, NotFound, Store
+from fnmesh.platform.supervise import Supervised, TaskBoard
 
 log = logging.getLogger("fnmesh.controller")
 Key = tuple[str, str]
@@ -73,6 +76,7 @@ class Controller:
         clock: Callable[[], float] = time.time,
         keep_revisions: int = DEFAULT_KEEP,
         retire_grace: float = 5.0,
+        tasks: TaskBoard | None = None,
     ) -> None:
         self.store = store
         self.scaler = scaler
@@ -86,24 +90,22 @@ class Controller:
         self._retiring: dict[Key, float] = {}  # (namespace, revision) -> first seen inactive
         self._queue: asyncio.Queue[Key] = asyncio.Queue()
         self._pending: set[Key] = set()
-        self._tasks: list[asyncio.Task[None]] = []
+        self.tasks = tasks if tasks is not None else TaskBoard()
+        self._tasks: list[Supervised] = []
+        self._worker: Supervised | None = None
         self._timers: dict[Key, asyncio.TimerHandle] = {}
+        self._failing: set[Key] = set()
 
     def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self._follow(), name="controller watch"),
-            asyncio.create_task(self._work(), name="controller worker"),
-        ]
+        self._worker = self.tasks.start("controller worker", self._work)
+        self._tasks = [self.tasks.start("controller watch", self._follow), self._worker]
 
     async def close(self) -> None:
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
         for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await task.stop()
 
     def enqueue(self, key: Key) -> None:
         if key not in self._pending:
@@ -134,8 +136,20 @@ class Controller:
                 await self.reconcile(*key)
             except Conflict:
                 self.enqueue(key)
-            except Exception:
-                log.exception("reconciling function %s/%s failed", *key)
+            except Exception as error:
+                self._failed(key, error)
+            else:
+                self._failing.discard(key)
+                if not self._failing and self._worker is not None:
+                    self._worker.recovered()
+
+    def _failed(self, key: Key, error: Exception) -> None:
+        """Report the failure and try the function again after the board's backoff."""
+        self._failing.add(key)
+        what = f"reconciling function {key[0]}/{key[1]}"
+        delay = self._worker.failed(error, what) if self._worker else self.tasks.delay(1)
+        log.exception("%s failed (again in %.1f s)", what, delay)
+        self._requeue(key, delay)
 
     async def reconcile(self, namespace: str, name: str) -> None:
         revisions = [

@@ -4,7 +4,12 @@ Start: configuration (validated once), the home's lock, the store, the admin tok
 CLI context, the builder, the runtime, the controller, the gateway's routes and
 listener, the API listener; then, if asked, the example function.
 Stop (SIGINT/SIGTERM), in reverse: the API stops accepting, the gateway drains, the
-controller stops, replicas are drained and stopped, the store is closed.
+controller stops, replicas are drained and stopped, the store is closed. A step that
+fails is logged and the next one still runs, so replicas are stopped whatever happened.
+
+Every background loop (controller, revision reconcilers, autoscaler, activator reports,
+gateway routes, policy writer) runs on one ``TaskBoard``: restarted with backoff after
+any exception, and reported by ``/healthz`` while failing.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -53,6 +59,7 @@ from fnmesh.platform.sandbox.host import read_host, unavailable
 from fnmesh.platform.sandbox.uids import UidBook
 from fnmesh.platform.store import SqliteSecrets, SqliteStore
 from fnmesh.platform.store.sealing import Sealer
+from fnmesh.platform.supervise import TaskBoard
 from fnmesh.platform.telemetry.hub import TelemetryHub
 
 log = logging.getLogger("fnmesh")
@@ -116,6 +123,7 @@ class EmbeddedPlatform:
         cfg.home.mkdir(parents=True, exist_ok=True, mode=0o700)
         cfg.home.chmod(0o700)  # an older or hand-made home may be open to other users
         self._lock = lock_home(cfg.home)
+        self.tasks = TaskBoard()
         sandboxing = self.sandboxing = self._sandboxing()
         self.store = SqliteStore(cfg.state_db)
         self.secrets = SqliteSecrets(cfg.state_db, Sealer.from_key_file(cfg.secrets_key_file))
@@ -146,7 +154,9 @@ class EmbeddedPlatform:
             cfg.logs_dir, max_bytes=cfg.runtime.log_max_bytes, registry=self.metrics
         )
         self.telemetry = TelemetryHub()
-        self.mesh = EmbeddedMesh(cfg.home, cfg.listen.host, self.store, self.telemetry)
+        self.mesh = EmbeddedMesh(
+            cfg.home, cfg.listen.host, self.store, self.telemetry, tasks=self.tasks
+        )
         mesh_settings = await self.mesh.start()
         self.runtime = LocalRuntime(
             cfg.runtime,
@@ -158,15 +168,19 @@ class EmbeddedPlatform:
             registry=self.metrics,
             sandboxing=sandboxing,
             secrets=self.secrets,
+            tasks=self.tasks,
         )
         gateway_sock = listen(cfg.listen.host, cfg.listen.gateway_port)
         api_sock = listen(cfg.listen.host, cfg.listen.api_port)
         self.gateway_url = _url(cfg.listen.host, gateway_sock.getsockname()[1])
         self.api_url = _url(cfg.listen.host, api_sock.getsockname()[1])
-        self.routes = RouteTable(self.store)
-        self.autoscaler = Autoscaler(self.runtime, self.runtime.ready_count, cfg.autoscaler)
+        self.routes = RouteTable(self.store, tasks=self.tasks)
+        self.autoscaler = Autoscaler(
+            self.runtime, self.runtime.ready_count, cfg.autoscaler, tasks=self.tasks
+        )
         self.telemetry.load = self.autoscaler
-        self.activator = Activator(self.routes, self.autoscaler, cfg.activator)
+        self.activator = Activator(self.routes, self.autoscaler, cfg.activator, tasks=self.tasks)
+        self.autoscaler.waiting = self.activator.held  # never give up on a revision with waiters
         self.routes.listen(self.activator.refresh)
         self.mesh.control.destinations = RouteDestinations(self.routes, self.activator)
         self.controller = Controller(
@@ -175,6 +189,7 @@ class EmbeddedPlatform:
             self.autoscaler,
             url_for=lambda ns, name: function_url(self.gateway_url, ns, name),
             metrics=self.telemetry,
+            tasks=self.tasks,
         )
         self.tokens = Tokens(self.store)
         self.gateway = Gateway(
@@ -214,6 +229,7 @@ class EmbeddedPlatform:
                 metrics=self.metrics,
                 secrets=self.secrets,
                 resources=cfg.resources,
+                tasks=self.tasks,
             )
         )
         self.uvicorn = uvicorn.Server(
@@ -301,22 +317,33 @@ class EmbeddedPlatform:
         self.uvicorn.should_exit = True
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self._api_task, 5)
-        await self.gateway.close(self.config.runtime.stop_timeout)
-        await self.controller.close()
-        await self.activator.close()
-        await self.autoscaler.close()
-        await self.routes.close()
-        await self.runtime.close()
-        if self.sandboxing is not None and self.sandboxing.cgroups is not None:
+        steps: list[tuple[str, Callable[[], Awaitable[object]]]] = [
+            ("gateway", lambda: self.gateway.close(self.config.runtime.stop_timeout)),
+            ("controller", self.controller.close),
+            ("activator", self.activator.close),
+            ("autoscaler", self.autoscaler.close),
+            ("routes", self.routes.close),
+            ("replicas", self.runtime.close),
+            ("cgroups", self._remove_cgroups),
+            ("log book", self.logbook.close),
+            ("mesh", self.mesh.close),
+            ("background tasks", self.tasks.close),
+        ]
+        for what, step in steps:
             try:
-                await asyncio.to_thread(self.sandboxing.cgroups.sweep, remove_parent=True)
-            except Exception as error:  # the next start sweeps again
-                log.warning("could not remove the replicas' cgroups: %s", error)
-        await self.logbook.close()
-        await self.mesh.close()
-        self.secrets.close()
-        self.store.close()
+                await step()
+            except Exception:
+                log.exception("stopping the %s failed; stopping the rest", what)
+        for closing in (self.secrets.close, self.store.close):
+            try:
+                closing()
+            except Exception:
+                log.exception("closing the store failed")
         self._lock.close()
+
+    async def _remove_cgroups(self) -> None:
+        if self.sandboxing is not None and self.sandboxing.cgroups is not None:
+            await asyncio.to_thread(self.sandboxing.cgroups.sweep, remove_parent=True)
 
     async def deploy_example(self, name: str) -> str:
         folder = EXAMPLES / name

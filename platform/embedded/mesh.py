@@ -33,6 +33,7 @@ from fnmesh.platform.mesh.identity.service import IdentityService
 from fnmesh.platform.runtime.local.mesh import MeshSettings
 from fnmesh.platform.runtime.local.policy import PolicyWriter
 from fnmesh.platform.store import Store
+from fnmesh.platform.supervise import TaskBoard
 from fnmesh.platform.telemetry.hub import TelemetryHub
 from fnmesh.platform.telemetry.server import StatsHandler
 
@@ -44,7 +45,16 @@ def _now() -> datetime.datetime:
 
 
 class EmbeddedMesh:
-    def __init__(self, home: Path, host: str, store: Store, hub: TelemetryHub) -> None:
+    def __init__(
+        self,
+        home: Path,
+        host: str,
+        store: Store,
+        hub: TelemetryHub,
+        *,
+        tasks: TaskBoard | None = None,
+    ) -> None:
+        self.tasks = tasks
         self.home = home
         self.directory = home / "identity"
         self.policy_dir = home / "run" / "policy"
@@ -89,6 +99,7 @@ class EmbeddedMesh:
             self.policy_dir,
             self.authority.trust_domain,
             gateway=component_identity("gateway"),  # it checks tokens for private functions
+            tasks=self.tasks,
         )
         self.policy.start()
         self.settings = MeshSettings(

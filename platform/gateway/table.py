@@ -14,7 +14,6 @@ with the revision's ``serviceAccount`` (its function's name when unset).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +22,7 @@ from fnmesh.platform.mesh.identity.names import identity_name
 from fnmesh.platform.model.resources import LABEL_FUNCTION
 from fnmesh.platform.model.traffic import split_weights
 from fnmesh.platform.store import Expired, Store
+from fnmesh.platform.supervise import Supervised, TaskBoard
 
 Key = tuple[str, str]
 
@@ -48,13 +48,14 @@ class Routes:
 
 
 class RouteTable:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, tasks: TaskBoard | None = None) -> None:
         self.store = store
+        self.tasks = tasks if tasks is not None else TaskBoard()
         self.routes: dict[Key, Routes] = {}
         self._functions: dict[Key, dict[str, Any]] = {}
         self._splits: dict[Key, tuple[tuple[str, int], ...]] = {}
         self._revisions: dict[Key, dict[str, Any]] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._task: Supervised | None = None
         self._listeners: list[Callable[[str, str], None]] = []
         self.synced = asyncio.Event()
 
@@ -70,13 +71,11 @@ class RouteTable:
         self._listeners.append(callback)
 
     def start(self) -> None:
-        self._task = asyncio.create_task(self._follow(), name="gateway routes")
+        self._task = self.tasks.start("gateway routes", self._follow)
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task.stop()
 
     async def _follow(self) -> None:
         kinds = frozenset({"Function", "TrafficSplit", "Revision"})

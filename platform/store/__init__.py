@@ -5,7 +5,13 @@ Every backend keeps Kubernetes-shaped objects as dicts, stamps ``uid``,
 offers a change feed (``watch``) that controllers and the gateway follow.
 """
 
-from fnmesh.platform.store.errors import Conflict, Expired, NotFound, StoreError
+from fnmesh.platform.store.errors import (
+    Conflict,
+    Expired,
+    NotFound,
+    StoreError,
+    StoreUnavailable,
+)
 from fnmesh.platform.store.events import Event
 from fnmesh.platform.store.protocol import Store
 from fnmesh.platform.store.secrets import SecretStore
@@ -22,4 +28,5 @@ __all__ = [
     "SqliteStore",
     "Store",
     "StoreError",
+    "StoreUnavailable",
 ]

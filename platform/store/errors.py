@@ -21,3 +21,10 @@ class Expired(StoreError):
     """A watch asked for changes older than the feed keeps: list again, then watch."""
 
     status = 410
+
+
+class StoreUnavailable(StoreError):
+    """The store could not read or write (a full disk, an I/O error). Nothing was
+    written; the same call can be retried once the cause is gone."""
+
+    status = 503

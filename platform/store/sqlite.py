@@ -7,11 +7,17 @@ The feed keeps the last ``keep_events`` entries; an older ``since`` raises Expir
 
 All calls are synchronous and short (microseconds to a millisecond); they run on the
 event loop's thread. Writers in this process wake watchers at once.
+
+A write that SQLite cannot complete (``database or disk is full``, ``disk I/O error``) is
+rolled back whole and raises ``StoreUnavailable``: the connection is never left inside
+a transaction, so the same write succeeds once space is back. Retrying is the caller's
+business -- the supervised loops (``fnmesh.platform.supervise``) do it with backoff.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import json
 import sqlite3
@@ -20,7 +26,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
-from fnmesh.platform.store.errors import Conflict, Expired, NotFound
+from fnmesh.platform.store.errors import Conflict, Expired, NotFound, StoreUnavailable
 from fnmesh.platform.store.events import Event, EventType
 
 Obj = dict[str, Any]
@@ -231,18 +237,43 @@ class SqliteStore:
 
 
 class _Transaction:
+    """One write: committed whole, or rolled back whole (also when COMMIT fails)."""
+
     def __init__(self, store: SqliteStore) -> None:
         self.store = store
 
     def __enter__(self) -> None:
-        self.store._db.execute("BEGIN IMMEDIATE")
+        self._rollback()  # whatever an earlier failure left open
+        try:
+            self.store._db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            raise self._unavailable(error) from error
 
     def __exit__(self, kind: object, value: object, tb: object) -> None:
+        db = self.store._db
         if kind is None:
-            self.store._db.execute("COMMIT")
-            self.store._committed()
-        else:
-            self.store._db.execute("ROLLBACK")
+            try:
+                db.execute("COMMIT")
+            except sqlite3.Error as error:
+                self._rollback()
+                raise self._unavailable(error) from error
+            with contextlib.suppress(sqlite3.Error):  # trimming the feed can wait
+                self.store._committed()
+            return
+        self._rollback()
+        if isinstance(value, sqlite3.OperationalError):
+            raise self._unavailable(value) from value
+
+    def _rollback(self) -> None:
+        if self.store._db.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self.store._db.execute("ROLLBACK")
+
+    def _unavailable(self, error: sqlite3.Error) -> StoreUnavailable:
+        return StoreUnavailable(
+            f"the store {self.store.path} could not write ({error}): nothing was written; "
+            "free disk space (or fix the disk) and it is retried"
+        )
 
 
 def _key(obj: Obj) -> tuple[str, str, str]:

@@ -27,6 +27,7 @@ from fnmesh.platform.deploy import DeployService
 from fnmesh.platform.model import Function
 from fnmesh.platform.model.resource_policy import ResourcePolicy
 from fnmesh.platform.store import SqliteStore
+from fnmesh.platform.supervise import TaskBoard
 
 NS = "/apis/fnmesh.dev/v1alpha1/namespaces/default"
 
@@ -38,6 +39,7 @@ class Api:
     store: SqliteStore
     session: aiohttp.ClientSession
     tokens: Tokens
+    tasks: TaskBoard
 
     async def call(self, method: str, path: str, body: Any = None, **query: str) -> tuple[int, Any]:
         return await self.raw(method, NS + path, body, **query)
@@ -87,6 +89,7 @@ async def running_api(
     builder = Builder(home / "build", limits=limits)
     tokens = Tokens(store, clock=clock)
     token = tokens.mint("admin")
+    tasks = TaskBoard(minimum=0.01, maximum=0.1)
     app = build_app(
         ApiDeps(
             store=store,
@@ -96,6 +99,7 @@ async def running_api(
             logbook=NoLogs(),
             max_bundle_bytes=limits.max_bundle_bytes,
             resources=resources,
+            tasks=tasks,
         )
     )
     sock = socket.socket()
@@ -104,7 +108,9 @@ async def running_api(
     sock.setblocking(False)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     replicas = ReadyReplicas(store)
-    control = Controller(store, replicas, replicas, url_for=lambda ns, n: f"{url}/fn/{n}/")
+    control = Controller(
+        store, replicas, replicas, url_for=lambda ns, n: f"{url}/fn/{n}/", tasks=tasks
+    )
     server = uvicorn.Server(
         uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False, ws="none")
     )
@@ -118,11 +124,12 @@ async def running_api(
             if task.done():
                 task.result()
             await asyncio.sleep(0.01)
-        yield Api(url, token, store, session, tokens)
+        yield Api(url, token, store, session, tokens, tasks)
     finally:
         await session.close()
         server.should_exit = True
         await asyncio.wait_for(task, 10)
         await control.close()
+        await tasks.close()
         store.close()
         sock.close()

@@ -41,6 +41,8 @@ class Replay:
     now: float = 1000.0
     state: ScalerState = field(default_factory=ScalerState)
     ticks: list[Tick] = field(default_factory=list)
+    silent: bool = False  # the replicas' reports stop arriving (a broken reporter)
+    waiting: int = 0  # requests the activator holds
 
     def __post_init__(self) -> None:
         self.window = MetricWindow(self.spec.stable_window)
@@ -59,6 +61,8 @@ class Replay:
         return taken
 
     def _report(self, concurrency: float, rps: float) -> None:
+        if self.silent:
+            return
         if self.ready > 0:
             share = (concurrency / self.ready, rps / self.ready)
             for replica in range(self.ready):
@@ -67,7 +71,9 @@ class Replay:
             self.window.record(Observation(self.now, concurrency, rps, source="activator"))
 
     def _decide(self) -> Tick:
-        decision = decide(self.spec, self.state, self.window, self.ready, self.now)
+        decision = decide(
+            self.spec, self.state, self.window, self.ready, self.now, waiting=self.waiting
+        )
         tick = Tick(self.now, self.ready, decision)
         self.state = decision.state
         if decision.desired_replicas != KEEP:

@@ -263,10 +263,46 @@ def test_initial_scale_is_a_floor_until_reached() -> None:
     assert (reached.desired_replicas, reached.reason) == (1, Reason.SCALE_DOWN_LIMIT)
 
 
-def test_no_data_after_start_keeps_the_scale() -> None:
-    decision = decide(ScalingSpec(), RUNNING, None, 4, NOW)
+def test_no_data_for_less_than_a_stable_window_keeps_the_scale() -> None:
+    state = ScalerState(started=0.0, initialized=True, last_data=NOW - 60.0)
+    decision = decide(ScalingSpec(), state, None, 4, NOW)
     assert (decision.desired_replicas, decision.reason) == (KEEP, Reason.NO_DATA)
     assert decision.observed_stable is None
+
+
+@pytest.mark.parametrize(
+    ("spec", "ready", "waiting", "expected", "reason"),
+    [
+        (ScalingSpec(), 4, 0, 0, Reason.NO_DATA_TIMEOUT),
+        (ScalingSpec(min_scale=2), 4, 0, 2, Reason.NO_DATA_TIMEOUT),
+        (ScalingSpec(), 4, 3, KEEP, Reason.NO_DATA),  # requests wait: never give up on it
+        (ScalingSpec(), 0, 0, KEEP, Reason.NO_DATA),  # at zero nobody reports
+    ],
+)
+def test_no_data_for_longer_than_the_stable_window_lets_the_replicas_go(
+    spec: ScalingSpec, ready: int, waiting: int, expected: int, reason: str
+) -> None:
+    state = ScalerState(started=0.0, initialized=True, last_data=NOW - 60.5, panic_since=NOW - 90)
+    decision = decide(spec, state, None, ready, NOW, waiting=waiting)
+    assert (decision.desired_replicas, decision.reason) == (expected, reason)
+    if expected != KEEP:
+        assert not decision.panic
+
+
+def test_a_revision_that_never_reported_goes_a_stable_window_after_its_first_decision() -> None:
+    held = decide(ScalingSpec(), RUNNING, None, 1, 60.0)
+    assert held.desired_replicas == KEEP
+    assert decide(ScalingSpec(), RUNNING, None, 1, 60.5).desired_replicas == 0
+
+
+def test_data_stamps_the_last_time_it_was_seen() -> None:
+    decision = decide(ScalingSpec(), RUNNING, Aggregates(1.0, 1.0), 1, NOW)
+    assert decision.state.last_data == NOW
+
+
+def test_negative_waiting_is_refused() -> None:
+    with pytest.raises(ValueError, match="waiting: must be >= 0"):
+        decide(ScalingSpec(), RUNNING, None, 1, NOW, waiting=-1)
 
 
 @pytest.mark.parametrize(

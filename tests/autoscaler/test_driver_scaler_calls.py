@@ -105,3 +105,31 @@ async def test_the_runtime_hears_the_reason_and_panic_with_every_change() -> Non
         assert decision is not None and decision.panic
     finally:
         await autoscaler.close()
+
+
+async def test_silent_replicas_go_unless_the_activator_holds_requests() -> None:
+    runtime, clock = Runtime(), Clock()
+    waiting = {"count": 2}
+    config = AutoscalerConfig(tick_interval=60.0, stable_window=6.0, scale_to_zero_grace_period=2)
+    autoscaler = Autoscaler(
+        runtime,
+        runtime.ready_count,
+        config,
+        clock=clock,
+        waiting=lambda namespace, name: waiting["count"],
+    )
+    autoscaler.start()
+    try:
+        await autoscaler.track(revision())
+        runtime.ready = 1
+        autoscaler.record(NS, NAME, "proxy-a", 1.0, 1.0)
+        await decide_now(autoscaler, runtime, expect_call=True)
+        assert runtime.calls[-1].replicas == 1
+        clock.now += 7.0  # the reports stop: the window runs dry
+        await decide_now(autoscaler, runtime, expect_call=True)
+        assert runtime.calls[-1] == Call(1, False, "no-data")  # requests wait: held
+        waiting["count"] = 0
+        await decide_now(autoscaler, runtime, expect_call=True)
+        assert runtime.calls[-1] == Call(0, False, "no-data-timeout")
+    finally:
+        await autoscaler.close()

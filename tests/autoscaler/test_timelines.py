@@ -175,3 +175,31 @@ def test_rps_metric() -> None:
     settled = replay.run(60, concurrency=1.0, rps=700.0)
     assert set(desired(settled)) == {5}  # 700 / (200 * 0.7)
     assert settled[-1].decision.observed_stable == pytest.approx(700.0)
+
+
+def test_replicas_whose_reports_stop_go_to_zero_a_stable_window_later() -> None:
+    replay = Replay(ScalingSpec(), ready=1)
+    replay.run(30, concurrency=35.0)  # last report in second START + 29
+    replay.silent = True  # the reporter breaks; the replica stays up
+    quiet = replay.run(200)
+    held = [tick for tick in quiet if tick.desired == KEEP]
+    assert held and {tick.decision.reason for tick in held} == {Reason.NO_DATA}
+    gone = first(quiet, lambda tick: tick.desired == 0)
+    assert gone.decision.reason == Reason.NO_DATA_TIMEOUT
+    last_data = max(tick.time for tick in replay.ticks if tick.decision.observed_stable)
+    assert 60 < gone.time - last_data <= 60 + 2  # the first tick past the stable window
+    assert replay.ready == 0
+
+
+def test_silent_replicas_are_kept_while_requests_wait_in_the_activator() -> None:
+    replay = Replay(ScalingSpec(), ready=2)
+    replay.run(30, concurrency=70.0)
+    replay.silent, replay.waiting = True, 1
+    quiet = replay.run(200)
+    assert 0 not in desired(quiet)
+    assert set(desired(quiet[-50:])) == {KEEP}  # the window ran dry long ago
+    assert replay.ready >= 1
+    replay.waiting = 0
+    assert first(replay.run(10), lambda tick: tick.desired == 0).decision.reason == (
+        Reason.NO_DATA_TIMEOUT
+    )

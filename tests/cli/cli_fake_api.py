@@ -140,7 +140,14 @@ class FakeApi:
     # successive answers to GET of one function; the last one sticks
     function_states: dict[tuple[str, str], list[dict[str, Any]]] = field(default_factory=dict)
     revisions: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    # successive answers to GET revisions (each a list of items); the last one sticks
+    revision_states: list[list[dict[str, Any]]] = field(default_factory=list)
     source_events: list[dict[str, Any]] = field(default_factory=list)
+    # successive answers to uploads: events to stream, or (status, body) to refuse with;
+    # once used up, uploads get source_events
+    source_attempts: list[list[dict[str, Any]] | tuple[int, dict[str, Any]]] = field(
+        default_factory=list
+    )
     source_error: tuple[int, dict[str, Any]] | None = None
     # the build stream waits for this before sending events after a "hold" marker
     release: threading.Event = field(default_factory=threading.Event)
@@ -152,6 +159,7 @@ class FakeApi:
     build_logs: dict[str, str] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
     closing: bool = False
+    failing_tasks: list[dict[str, Any]] = field(default_factory=list)  # shown by /healthz
 
     def add(self, resource: dict[str, Any]) -> None:
         meta = resource["metadata"]
@@ -181,7 +189,9 @@ class FakeApi:
         if path.startswith("/fn/"):
             return self.gateway(request, body)
         if path == "/healthz":
-            return JSONResponse({"status": "ok"})
+            failing = self.failing_tasks
+            body = {"status": "failing" if failing else "ok", "failing": failing}
+            return JSONResponse(body, status_code=503 if failing else 200)
         if request.headers.get("authorization") != f"Bearer {TOKEN}":
             return JSONResponse(status(401, "the bearer token was refused"), status_code=401)
         if path == f"{GROUP}/functions" and request.method == "GET":
@@ -196,6 +206,9 @@ class FakeApi:
         if parts == ["functions"] and method == "GET":
             found = [f for (n, _), f in self.functions.items() if n == ns]
             return self.listing("Function", found)
+        if parts == ["revisions"] and method == "GET" and self.revision_states:
+            states = self.revision_states
+            return self.listing("Revision", states.pop(0) if len(states) > 1 else states[0])
         if parts == ["revisions"] and method == "GET":
             wanted = request.query_params.get("function")
             found = [
@@ -241,10 +254,16 @@ class FakeApi:
         if self.source_error is not None:
             code, body = self.source_error
             return JSONResponse(body, status_code=code)
-        return StreamingResponse(self.build_stream(), media_type="application/x-ndjson")
+        events = self.source_events
+        if self.source_attempts:
+            attempt = self.source_attempts.pop(0)
+            if isinstance(attempt, tuple):
+                return JSONResponse(attempt[1], status_code=attempt[0])
+            events = attempt
+        return StreamingResponse(self.build_stream(events), media_type="application/x-ndjson")
 
-    async def build_stream(self) -> AsyncIterator[bytes]:
-        for event in self.source_events:
+    async def build_stream(self, events: list[dict[str, Any]]) -> AsyncIterator[bytes]:
+        for event in events:
             if event.get("event") == "hold":
                 deadline = time.monotonic() + 10
                 while not (self.release.is_set() or self.closing) and time.monotonic() < deadline:

@@ -33,11 +33,36 @@ def result(generation: int = 2, build: str = "b-2") -> dict[str, Any]:
     }
 
 
-def becoming_ready() -> list[dict[str, Any]]:
-    return [
+def revision(
+    name: str, build: str, ready: str = "Unknown", reason: str = "Starting", message: str = ""
+) -> dict[str, Any]:
+    return {
+        "apiVersion": "fnmesh.dev/v1alpha1",
+        "kind": "Revision",
+        "metadata": {
+            "name": name,
+            "namespace": "default",
+            "labels": {"fnmesh.dev/function": "hello"},
+        },
+        "spec": {"function": "hello", "artifact": {"digest": "sha256:abc", "build": build}},
+        "status": {
+            "conditions": [{"type": "Ready", "status": ready, "reason": reason, "message": message}]
+        },
+    }
+
+
+def becoming_ready(fake: FakeApi) -> None:
+    fake.function_states[("default", "hello")] = [
+        function(generation=1),  # read before the upload
         function(generation=2, observed=1),  # the controller has not seen it yet
         function(generation=2, observed=2, created="hello-00002"),  # stamped, starting
         function(generation=2, observed=2, created="hello-00002", ready_revision="hello-00002"),
+    ]
+    old = revision("hello-00001", "b-1", "True", "ReplicasReady")
+    fake.revision_states = [
+        [old],
+        [old, revision("hello-00002", "b-2")],
+        [old, revision("hello-00002", "b-2", "True", "ReplicasReady")],
     ]
 
 
@@ -50,7 +75,7 @@ def test_deploy_streams_the_build_and_waits_for_ready(
         {"event": "log", "line": "no requirements.txt: nothing to install"},
         result(),
     ]
-    fake.function_states[("default", "hello")] = becoming_ready()
+    becoming_ready(fake)
     assert fn("deploy", str(source)) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith(f"Deploying hello from {source} (2 files, ")
@@ -60,10 +85,11 @@ def test_deploy_streams_the_build_and_waits_for_ready(
     assert out[4] == "URL: http://127.0.0.1:8080/fn/hello/"
     [upload] = fake.asked("POST", "/source")
     assert upload.path == "/apis/fnmesh.dev/v1alpha1/namespaces/default/functions/hello/source"
+    assert upload.query == {"ifGeneration": "1"}  # the generation read before
     assert upload.headers["content-type"] == "application/gzip"
     with tarfile.open(fileobj=io.BytesIO(gzip.decompress(upload.body))) as tar:
         assert sorted(tar.getnames()) == ["fn.yaml", "main.py"]
-    assert len(fake.asked("GET", "/functions/hello")) == 3  # polled until ready
+    assert len(fake.asked("GET", "/functions/hello")) == 4  # read once, polled until ready
 
 
 def test_relative_folder_is_shown_as_typed(
@@ -80,7 +106,8 @@ def test_relative_folder_is_shown_as_typed(
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("Deploying hello from ./hello (2 files, ")
     assert out[1] == "Build b-2 done; the new revision is starting: see `fn describe hello`"
-    assert not fake.asked("GET", "/functions/hello")  # --no-wait: no polling
+    assert len(fake.asked("GET", "/functions/hello")) == 1  # read once; --no-wait: no polling
+    assert not fake.asked("GET", "/revisions")
 
 
 def test_build_log_lines_are_printed_as_they_come(
@@ -89,7 +116,8 @@ def test_build_log_lines_are_printed_as_they_come(
     source = folder(tmp_path)
     # the server holds the rest of the build until the first line has reached the terminal
     fake.source_events = [{"event": "log", "line": "step 1"}, {"event": "hold"}, result()]
-    fake.function_states[("default", "hello")] = becoming_ready()[-1:]
+    fake.function_states[("default", "hello")] = [function(generation=2, observed=2)]
+    fake.revision_states = [[revision("hello-00002", "b-2", "True", "ReplicasReady")]]
     out = Watched()
     monkeypatch.setattr(sys, "stdout", out)
 
@@ -126,7 +154,7 @@ def test_failed_build_prints_the_message_and_the_log_tail(
     assert "Build b-9 of default/hello failed: pip install failed (exit 1)" in captured.err
     assert "  ERROR: No matching distribution for nope" in captured.err
     assert "fn build-log hello b-9" in captured.err
-    assert not fake.asked("GET", "/functions/hello")
+    assert not fake.asked("GET", "/revisions")
 
 
 def test_invalid_manifest_names_every_field_and_uploads_nothing(
@@ -173,16 +201,11 @@ def test_revision_that_fails_to_start(
 ) -> None:
     source = folder(tmp_path)
     fake.source_events = [result()]
-    fake.function_states[("default", "hello")] = [
-        function(generation=2, observed=2, created="hello-00002"),
-        function(
-            generation=2,
-            observed=2,
-            created="hello-00002",
-            ready="False",
-            reason="RevisionFailed",
-            message="the replica exited with code 1: ImportError: no module named 'mian'",
-        ),
+    failing = "the replica exited with code 1: ImportError: no module named 'mian'"
+    fake.function_states[("default", "hello")] = [function(generation=2, observed=2)]
+    fake.revision_states = [
+        [revision("hello-00002", "b-2")],
+        [revision("hello-00002", "b-2", "False", "RevisionFailed", failing)],
     ]
     assert fn("deploy", str(source)) == 1
     err = capsys.readouterr().err
@@ -198,6 +221,7 @@ def test_timeout_waiting_for_ready(
     fake.function_states[("default", "hello")] = [
         function(generation=2, observed=2, created="hello-00002")
     ]
+    fake.revision_states = [[revision("hello-00002", "b-2")]]
     started = time.monotonic()
     assert fn("deploy", str(source), "--timeout", "0.5") == 1
     assert time.monotonic() - started < 10
@@ -228,3 +252,111 @@ def test_namespace_flag_wins_over_the_manifest(
     assert fake.asked("POST", "/namespaces/team/functions/hello/source")
     assert fn("deploy", str(source), "--no-wait", "-n", "other") == 0
     assert fake.asked("POST", "/namespaces/other/functions/hello/source")
+
+
+def conflict_result(message: str) -> dict[str, Any]:
+    return {"event": "result", "ok": False, "status": 409, "conflict": True, "message": message}
+
+
+def test_a_deploy_that_loses_the_race_reads_again_and_uploads_again(
+    fn: Fn, fake: FakeApi, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = folder(tmp_path)
+    went_first = "function default/hello changed since this deploy read it"
+    fake.source_attempts = [
+        [{"event": "log", "line": "unpacking"}, conflict_result(went_first)],  # lost while building
+        (409, status(409, went_first)),  # lost before building
+        [result(generation=4, build="b-mine")],
+    ]
+    fake.function_states[("default", "hello")] = [
+        function(generation=1),
+        function(generation=2),
+        function(generation=3),
+        function(generation=4, observed=4),
+    ]
+    fake.revision_states = [[revision("hello-00004", "b-mine", "True", "ReplicasReady")]]
+    assert fn("deploy", str(source)) == 0
+    out = capsys.readouterr().out
+    assert f"  {went_first}\n  uploading again (attempt 2 of 10)\n" in out
+    assert "uploading again (attempt 3 of 10)" in out
+    assert "Revision hello-00004 is ready" in out
+    uploads = fake.asked("POST", "/source")
+    assert [u.query["ifGeneration"] for u in uploads] == ["1", "2", "3"]
+    assert len({u.body for u in uploads}) == 1  # the same folder each time
+
+
+def test_a_deploy_that_keeps_losing_gives_up_and_says_so(
+    fn: Fn, fake: FakeApi, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = folder(tmp_path)
+    fake.source_events = [conflict_result("another deploy went first")]
+    fake.function_states[("default", "hello")] = [function(generation=1)]
+    assert fn("deploy", str(source)) == 1
+    err = capsys.readouterr().err
+    assert "gave up after 10 attempts" in err
+    assert "nothing of this upload was deployed" in err
+    assert len(fake.asked("POST", "/source")) == 10
+    assert not fake.asked("GET", "/revisions")
+
+
+def test_the_first_deploy_expects_no_function(fn: Fn, fake: FakeApi, tmp_path: Path) -> None:
+    source = folder(tmp_path)
+    fake.source_events = [result(generation=1, build="b-1")]
+    assert fn("deploy", str(source), "--no-wait") == 0
+    [upload] = fake.asked("POST", "/source")
+    assert upload.query == {"ifGeneration": "0"}
+
+
+def test_waits_for_its_own_revision_never_a_later_one(
+    fn: Fn, fake: FakeApi, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = folder(tmp_path)
+    fake.source_events = [result(generation=2, build="b-2")]
+    later = revision("hello-00003", "b-3", "True", "ReplicasReady")  # someone else's, ready
+    fake.function_states[("default", "hello")] = [
+        function(generation=1),
+        function(generation=3, observed=3, created="hello-00003", ready_revision="hello-00003"),
+    ]
+    fake.revision_states = [
+        [revision("hello-00002", "b-2"), later],
+        [revision("hello-00002", "b-2"), later],
+        [revision("hello-00002", "b-2", "True", "ReplicasReady"), later],
+    ]
+    assert fn("deploy", str(source)) == 0
+    out = capsys.readouterr().out
+    assert "Revision hello-00002 is ready" in out
+    assert "hello-00003" not in out
+    assert len(fake.asked("GET", "/revisions")) == 3
+
+
+def test_an_upload_replaced_before_it_was_stamped_is_reported(
+    fn: Fn, fake: FakeApi, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = folder(tmp_path)
+    fake.source_events = [result(generation=2, build="b-2")]
+    fake.function_states[("default", "hello")] = [
+        function(generation=1),
+        function(generation=3, observed=3, created="hello-00002", ready_revision="hello-00002"),
+    ]
+    fake.revision_states = [[revision("hello-00002", "b-3", "True", "ReplicasReady")]]
+    assert fn("deploy", str(source)) == 1
+    captured = capsys.readouterr()
+    assert "is ready" not in captured.out
+    assert "Build b-2 of default/hello: no revision was stamped from build b-2" in captured.err
+
+
+def test_a_revision_replaced_and_scaled_down_before_it_was_ready_is_reported(
+    fn: Fn, fake: FakeApi, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = folder(tmp_path)
+    fake.source_events = [result(generation=2, build="b-2")]
+    fake.function_states[("default", "hello")] = [function(generation=1), function(generation=3)]
+    fake.revision_states = [
+        [
+            revision("hello-00002", "b-2", "Unknown", "ScaledToZero"),
+            revision("hello-00003", "b-3", "True", "ReplicasReady"),
+        ]
+    ]
+    assert fn("deploy", str(source)) == 1
+    err = capsys.readouterr().err
+    assert "revision hello-00002 (from this upload) was replaced by the newer hello-00003" in err

@@ -94,3 +94,40 @@ def test_describe_shows_the_resources_of_the_function_and_each_revision(
         ["hello-00002", "512Mi", "500m", "128"],
         ["hello-00001", "default", "2", "default"],
     ]
+
+
+def test_describe_shows_the_failing_reconcile_of_a_revision_and_of_the_function(
+    fn: Fn, fake: FakeApi, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.add(function(created="hello-00001", ready_revision="hello-00001"))
+    fake.add(revision("hello-00001", ready=1, desired=1))
+    full = "status not written: the store could not write (database or disk is full)"
+    fake.failing_tasks = [
+        {"name": "revision default/hello-00001", "consecutiveFailures": 3, "lastError": full},
+        {"name": "revision default/other-00001", "consecutiveFailures": 1, "lastError": "x"},
+        {
+            "name": "controller worker",
+            "consecutiveFailures": 2,
+            "lastError": "reconciling function default/hello: disk I/O error",
+        },
+        {
+            "name": "controller worker",
+            "consecutiveFailures": 2,
+            "lastError": "reconciling function default/hello2: disk I/O error",
+        },
+    ]
+    assert fn("describe", "hello") == 0
+    failing = capsys.readouterr().out.split("Failing:\n")[1].split("\n\n")[0].splitlines()
+    assert failing == [
+        f"  revision default/hello-00001 is failing (3 in a row): {full}",
+        "  controller worker is failing (2 in a row): reconciling function default/hello: "
+        "disk I/O error",
+    ]
+
+
+def test_describe_without_failing_tasks_has_no_failing_section(
+    fn: Fn, fake: FakeApi, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fake.add(function(created="hello-00001", ready_revision="hello-00001"))
+    assert fn("describe", "hello") == 0
+    assert "Failing:" not in capsys.readouterr().out

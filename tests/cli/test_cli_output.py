@@ -70,38 +70,68 @@ def test_render_json_and_yaml() -> None:
         render(data, "xml")
 
 
+def rev(name: str, build: str, ready: str = "", reason: str = "") -> dict[str, object]:
+    conditions = [{"type": "Ready", "status": ready, "reason": reason}] if ready else []
+    return {
+        "metadata": {"name": name},
+        "spec": {"artifact": {"build": build}},
+        "status": {"conditions": conditions},
+    }
+
+
 @pytest.mark.parametrize(
-    ("resource", "generation", "expected"),
+    ("resource", "revisions", "expected"),
     [
-        # the controller has not seen the new generation: the old Ready says nothing
-        (function(observed=1, ready="False"), 2, Verdict("waiting", "hello-00001")),
+        # not stamped yet, and the controller has not seen generation 2
+        (function(observed=1), [rev("hello-00001", "b1", "True")], Verdict("waiting")),
         (
-            function(generation=2, observed=2, created="hello-00002"),
-            2,
+            function(generation=2, observed=2),
+            [rev("hello-00002", "b2")],
             Verdict("waiting", "hello-00002"),
         ),
         (
-            function(generation=2, observed=2, created="hello-00002", ready_revision="hello-00002"),
-            2,
+            function(generation=2, observed=2),
+            [rev("hello-00002", "b2", "True", "ReplicasReady")],
             Verdict("ready", "hello-00002"),
         ),
+        # a later deploy's ready revision does not answer for this one
         (
-            function(
-                generation=2,
-                observed=2,
-                created="hello-00002",
-                ready="False",
-                reason="RevisionFailed",
-                message="the handler raised",
-            ),
-            2,
-            Verdict("failed", "hello-00002", "RevisionFailed", "the handler raised"),
+            function(generation=3, observed=3),
+            [rev("hello-00002", "b2", "Unknown", "Starting"), rev("hello-00003", "b3", "True")],
+            Verdict("waiting", "hello-00002"),
         ),
-        (function(observed=None, created=None, ready_revision=None), 1, Verdict("waiting")),
+        (
+            function(generation=2, observed=2),
+            [rev("hello-00002", "b2", "False", "ReplicaFailed")],
+            Verdict("failed", "hello-00002", "ReplicaFailed"),
+        ),
+        # the same build stamped twice (a later spec change): the first one is this deploy's
+        (
+            function(generation=3, observed=3),
+            [rev("hello-00003", "b2", "True"), rev("hello-00002", "b2", "Unknown", "Starting")],
+            Verdict("waiting", "hello-00002"),
+        ),
     ],
 )
-def test_readiness_verdict(resource: dict[str, object], generation: int, expected: Verdict) -> None:
-    assert verdict(resource, generation) == expected
+def test_readiness_verdict(
+    resource: dict[str, object], revisions: list[dict[str, object]], expected: Verdict
+) -> None:
+    assert verdict(resource, revisions, "b2", 2) == expected
+
+
+def test_readiness_superseded() -> None:
+    unstamped = verdict(
+        function(generation=3, observed=3), [rev("hello-00003", "b3", "True")], "b2", 2
+    )
+    assert unstamped.state == "superseded" and unstamped.revision is None
+    assert "no revision was stamped from build b2" in unstamped.message
+    replaced = [rev("hello-00002", "b2", "Unknown", "ScaledToZero"), rev("hello-00003", "b3")]
+    found = verdict(function(generation=3, observed=3), replaced, "b2", 2)
+    assert (found.state, found.revision) == ("superseded", "hello-00002")
+    assert "replaced by the newer hello-00003" in found.message
+    # scaled to zero with nothing newer: an idle revision, not a replaced one
+    idle = [rev("hello-00002", "b2", "Unknown", "ScaledToZero")]
+    assert verdict(function(generation=2, observed=2), idle, "b2", 2).state == "waiting"
 
 
 def test_serving_revisions_follow_traffic() -> None:

@@ -1,4 +1,11 @@
-"""``fn deploy [DIR]``: check fn.yaml, upload the folder, follow the build, wait for ready."""
+"""``fn deploy [DIR]``: check fn.yaml, upload the folder, follow the build, wait for ready.
+
+The upload carries the generation of the function it read (``?ifGeneration=``). When
+another deploy went first the platform answers 409; the command reads the function
+again and uploads the same folder again, at most ``ATTEMPTS`` times. It then waits for
+the revision stamped from its own build -- never a later deploy's -- and says so when a
+later deploy replaced its upload before that revision was ready (exit code 1).
+"""
 
 from __future__ import annotations
 
@@ -19,10 +26,11 @@ from fnmesh.platform.cli.client import ApiClient, ApiFailure, namespaced, set_re
 from fnmesh.platform.cli.errors import CliError, UsageError
 from fnmesh.platform.cli.output import size
 from fnmesh.platform.cli.readiness import verdict
-from fnmesh.platform.cli.views import function_url
+from fnmesh.platform.cli.views import function_url, items
 
 MANIFEST = "fn.yaml"
 POLL = 0.05
+ATTEMPTS = 10  # uploads of one deploy when other deploys keep going first
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -135,16 +143,56 @@ def run(
         f"({source.files} file{'' if source.files == 1 else 's'}, {size(len(source.bundle))})",
         flush=True,
     )
-    built = upload(client, source, deadline)
+    built = upload_until_accepted(client, source, deadline, sleep)
     result = built.result
     if not result.get("ok"):
         return report_build_failure(source, built)
     generation = int(result.get("generation") or 0)
-    build = result.get("build")
+    build = str(result.get("build") or "")
     if args.no_wait:
         print(f"Build {build} done; the new revision is starting: see `fn describe {source.name}`")
         return 0
-    return wait_ready(client, source, generation, deadline, sleep)
+    return wait_ready(client, source, build, generation, deadline, sleep)
+
+
+def is_conflict(result: Mapping[str, Any]) -> bool:
+    return not result.get("ok") and (result.get("conflict") is True or result.get("status") == 409)
+
+
+def upload_until_accepted(
+    client: ApiClient, source: Source, deadline: Deadline, sleep: Callable[[float], None]
+) -> Built:
+    """Upload with the generation just read; after a 409 (another deploy went first)
+    read again and upload again, up to ATTEMPTS times."""
+    for attempt in range(1, ATTEMPTS + 1):
+        built = upload(client, source, deadline, read_generation(client, source))
+        if not is_conflict(built.result):
+            return built
+        message = str(built.result.get("message") or "another deploy went first")
+        if attempt == ATTEMPTS or deadline.left() <= 0:
+            raise CliError(
+                f"{message}\ngave up after {attempt} attempt{'' if attempt == 1 else 's'}: "
+                f"other deploys of {source.namespace}/{source.name} kept going first; "
+                "nothing of this upload was deployed. Run `fn deploy` again"
+            )
+        print(f"  {message}", flush=True)
+        print(f"  uploading again (attempt {attempt + 1} of {ATTEMPTS})", flush=True)
+        sleep(min(POLL * attempt, max(deadline.left(), 0)))
+    raise AssertionError("unreachable")
+
+
+def read_generation(client: ApiClient, source: Source) -> int:
+    """The function's generation now; 0 when it does not exist yet."""
+    path = namespaced(source.namespace, "functions", source.name)
+    try:
+        function = client.get_json(path)
+    except ApiFailure as failure:
+        if failure.status == 404:
+            return 0
+        raise
+    meta = function.get("metadata") if isinstance(function, dict) else None
+    generation = meta.get("generation") if isinstance(meta, dict) else None
+    return generation if isinstance(generation, int) and generation > 0 else 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,9 +203,11 @@ class Built:
     shown: list[str]
 
 
-def upload(client: ApiClient, source: Source, deadline: Deadline) -> Built:
-    """POST the bundle; print build log lines as they come; return the result event."""
+def upload(client: ApiClient, source: Source, deadline: Deadline, generation: int) -> Built:
+    """POST the bundle if the function is still at ``generation``; print build log lines
+    as they come; return the result event (a 409 becomes a conflict result)."""
     path = namespaced(source.namespace, "functions", source.name, "source")
+    path += f"?ifGeneration={generation}"
     headers = {"Content-Type": "application/gzip", "Accept": "application/x-ndjson"}
     seen: list[str] = []
     try:
@@ -188,6 +238,9 @@ def upload(client: ApiClient, source: Source, deadline: Deadline) -> Built:
                 elif event.get("event") == "result":
                     return Built(event, seen)
     except ApiFailure as failure:
+        if failure.status == 409:
+            conflict = {"ok": False, "status": 409, "conflict": True, "message": failure.message}
+            return Built({"event": "result", **conflict}, seen)
         if 400 <= failure.status < 500:
             raise UsageError(failure.message) from None
         raise
@@ -231,14 +284,25 @@ def report_build_failure(source: Source, built: Built) -> int:
 def wait_ready(
     client: ApiClient,
     source: Source,
+    build: str,
     generation: int,
     deadline: Deadline,
     sleep: Callable[[float], None],
 ) -> int:
+    """Wait for the revision stamped from ``build``, and only that one."""
     path = namespaced(source.namespace, "functions", source.name)
+    listing = namespaced(source.namespace, "revisions")
     while True:
-        function = client.get_json(path)
-        found = verdict(function, generation)
+        function = client.get_json(path)  # before the revisions: see readiness
+        revisions = items(client.get_json(listing, {"function": source.name}))
+        found = verdict(function, revisions, build, generation)
+        if found.state == "superseded":
+            print(
+                f"Build {build} of {source.namespace}/{source.name}: {found.message}",
+                file=sys.stderr,
+            )
+            print(f"See `fn revisions {source.name}`", file=sys.stderr)
+            return 1
         if found.state == "ready":
             print(f"Revision {found.revision} is ready ({deadline.elapsed():.1f} s)")
             print(f"URL: {function_url(function, client.context.gateway)}")

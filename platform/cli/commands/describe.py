@@ -1,14 +1,17 @@
-"""``fn describe NAME``: a function, its revisions, how they are scaled, their replicas."""
+"""``fn describe NAME``: a function, its revisions, how they are scaled, their replicas,
+and the platform's background tasks that are failing for it (from ``/healthz``)."""
 
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from fnmesh.platform.cli.arguments import add_home, add_namespace, add_output, connect, namespace
-from fnmesh.platform.cli.client import namespaced
+from fnmesh.platform.cli.client import ApiClient, namespaced, send
+from fnmesh.platform.cli.errors import CliError
 from fnmesh.platform.cli.output import age, fields, render, seconds, table
 from fnmesh.platform.cli.tables import condition_table, replica_table, revision_table
 from fnmesh.platform.cli.views import (
@@ -156,8 +159,44 @@ def scaling_table(revisions: list[dict[str, Any]], indent: str = "") -> str:
     return table(headers, rows, indent=indent)
 
 
-def describe(function: Any, revisions: list[dict[str, Any]], gateway: str, now: datetime) -> str:
+def failing_tasks(client: ApiClient) -> list[dict[str, Any]]:
+    """The platform's failing background tasks; none when /healthz cannot tell."""
+    try:
+        with send("GET", client.context.api + "/healthz", timeout=client.timeout) as response:
+            body = json.loads(response.read())
+    except (CliError, OSError, ValueError):
+        return []
+    found = body.get("failing") if isinstance(body, dict) else None
+    return [t for t in found if isinstance(t, dict)] if isinstance(found, list) else []
+
+
+def problems(function: Any, revisions: list[dict[str, Any]], tasks: list[dict[str, Any]]) -> str:
+    """The failing tasks that concern this function: its revisions' reconcile loops, and
+    loops whose last error names it."""
+    meta = section(function, "metadata")
+    ns, name = meta.get("namespace") or "default", meta.get("name")
+    mine = {f"revision {ns}/{name_of(r)}" for r in revisions}
+    rows = []
+    for task in tasks:
+        label, error = str(task.get("name") or ""), str(task.get("lastError") or "")
+        if label in mine or error.split(":")[0].endswith(f" {ns}/{name}"):
+            rows.append(
+                f"  {label} is failing ({task.get('consecutiveFailures', '?')} in a row): {error}"
+            )
+    return "\n".join(rows)
+
+
+def describe(
+    function: Any,
+    revisions: list[dict[str, Any]],
+    gateway: str,
+    now: datetime,
+    tasks: list[dict[str, Any]] | None = None,
+) -> str:
     parts = [function_fields(function, gateway, now)]
+    failing = problems(function, revisions, tasks or [])
+    if failing:
+        parts.append("Failing:\n" + failing)
     shown = condition_table(function, "  ") if conditions(function) else "  -"
     parts.append("Conditions:\n" + shown)
     shown = revision_table(function, revisions, now, "  ") if revisions else "  -"
@@ -181,5 +220,6 @@ def run(args: argparse.Namespace, env: Mapping[str, str]) -> int:
     if args.output != "table":
         print(render({"function": function, "revisions": revisions}, args.output))
         return 0
-    print(describe(function, revisions, client.context.gateway, datetime.now(UTC)))
+    tasks = failing_tasks(client)
+    print(describe(function, revisions, client.context.gateway, datetime.now(UTC), tasks))
     return 0

@@ -12,7 +12,6 @@ the platform home.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import logging
@@ -22,6 +21,7 @@ from typing import Any
 
 from fnmesh.platform.mesh.identity.names import identity_name
 from fnmesh.platform.store import Expired, Store
+from fnmesh.platform.supervise import Supervised, TaskBoard
 
 log = logging.getLogger("fnmesh.runtime")
 
@@ -57,26 +57,35 @@ def policy_for(
 
 class PolicyWriter:
     def __init__(
-        self, store: Store, directory: Path, trust_domain: str, gateway: str | None = None
+        self,
+        store: Store,
+        directory: Path,
+        trust_domain: str,
+        gateway: str | None = None,
+        *,
+        tasks: TaskBoard | None = None,
     ) -> None:
         self.store = store
         self.gateway = gateway
+        self.tasks = tasks if tasks is not None else TaskBoard()
         self.directory = directory
         self.trust_domain = trust_domain
-        self._task: asyncio.Task[None] | None = None
+        self._task: Supervised | None = None
 
     def path(self, namespace: str, function: str) -> Path:
         return self.directory / namespace / f"{function}.json"
 
     def start(self) -> None:
-        version = self.write_all()
-        self._task = asyncio.create_task(self._follow(version), name="policy writer")
+        self.write_all()
+        self._task = self.tasks.start("policy writer", self._follow_all)
 
     async def close(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await self._task.stop()
+
+    async def _follow_all(self) -> None:
+        """Write every policy, then follow changes (a restart after a failure rewrites)."""
+        await self._follow(self.write_all())
 
     def write_all(self) -> int:
         functions, version = self.store.list("Function")

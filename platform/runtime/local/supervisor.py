@@ -12,6 +12,10 @@ A cold start hands the warm processes their work first and writes the status whi
 load the function; the status write wakes the store's watchers (routes, controller) in
 this process, and doing that beside the replica's start rather than before it keeps
 their work off the cold path.
+
+The reconcile loop runs supervised (``runtime.tasks``): an exception, or a status the
+store could not write (a full disk), is shown on the task board and the loop runs again
+after a backoff, so the revision converges once the cause is gone.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from fnmesh.platform.runtime.local.secret_handoff import Handoff, SecretsUnavail
 from fnmesh.platform.runtime.local.settings import RuntimeConfig
 from fnmesh.platform.store import Conflict, NotFound, Store
 from fnmesh.platform.store.sealing import SealingError
+from fnmesh.platform.supervise import TaskBoard
 
 log = logging.getLogger("fnmesh.runtime")
 
@@ -69,8 +74,11 @@ class RevisionSet:
         self.panic: bool | None = None
         self.reason: str | None = None
         self.busy = False  # the loop is starting or stopping replicas
+        self.unwritten: Exception | None = None  # why the last status write failed
         self._wake = asyncio.Event()
-        self._task = asyncio.create_task(self._run(), name=f"revision {revision.name}")
+        self._task = runtime.tasks.start(
+            f"revision {revision.namespace}/{revision.name}", self._run
+        )
         self._children: set[asyncio.Task[None]] = set()
 
     @property
@@ -84,9 +92,7 @@ class RevisionSet:
 
     async def close(self) -> None:
         self.desired = 0
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await self._task.stop()
         for task in list(self._children):
             task.cancel()
         await asyncio.gather(*self._children, return_exceptions=True)
@@ -101,6 +107,10 @@ class RevisionSet:
             finally:
                 self.busy = False
             self.runtime.publish(self)  # a no-op when nothing changed
+            if self.unwritten is not None:
+                # the board shows it, backs off, then this loop runs again
+                raise RuntimeError(f"status not written: {self.unwritten}")
+            self._task.recovered()
             if self.desired <= len(self.replicas):
                 await self._wake.wait()
                 continue
@@ -286,9 +296,11 @@ class LocalRuntime:
         registry: CollectorRegistry | None = None,
         sandboxing: Sandboxing | None = None,
         secrets: SecretValues | None = None,
+        tasks: TaskBoard | None = None,
     ) -> None:
         self.config = config
         self.secrets = secrets
+        self.tasks = tasks if tasks is not None else TaskBoard()
         self.mesh = mesh
         # None: replicas run as the platform's own user, unconfined (--unsafe-no-sandbox)
         self.sandboxing = sandboxing if mesh is not None else None
@@ -402,17 +414,27 @@ class LocalRuntime:
         return write
 
     def publish(self, current: RevisionSet) -> None:
-        """Write the revision's status; retry on conflicts with other writers."""
+        """Write the revision's status; retry on conflicts with other writers. A write
+        that fails otherwise never raises here (replicas must still start and stop): it
+        is kept in ``current.unwritten`` and the revision's loop is woken to retry it."""
         namespace, name = current.key
-        for _ in range(5):
-            try:
-                fresh = Revision.from_dict(self.store.get("Revision", namespace, name))
-            except NotFound:
-                return
-            current.revision = fresh
-            body = fresh.with_status(current.status()).to_dict()
-            try:
-                self.store.update_status(body)
-                return
-            except Conflict:
-                continue
+        try:
+            for _ in range(5):
+                try:
+                    fresh = Revision.from_dict(self.store.get("Revision", namespace, name))
+                except NotFound:
+                    break
+                current.revision = fresh
+                body = fresh.with_status(current.status()).to_dict()
+                try:
+                    self.store.update_status(body)
+                    break
+                except Conflict:
+                    continue
+        except Exception as error:
+            if current.unwritten is None:
+                log.warning("status of revision %s/%s not written: %s", namespace, name, error)
+            current.unwritten = error
+            current._wake.set()
+            return
+        current.unwritten = None
