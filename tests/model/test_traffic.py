@@ -22,7 +22,7 @@ from fnmesh.platform.model.schema import openapi
 from fnmesh.platform.model.spec_schema import SPEC_FIELDS
 from fnmesh.platform.model.traffic import make_traffic_split, tags_of, weights_of
 
-SMI = Path(__file__).resolve().parents[3] / "shared" / "smi-crds" / "split.yaml"
+SMI = Path(__file__).resolve().parents[2] / "charts" / "fnmesh" / "crds" / "smi-split.yaml"
 
 
 def problems(traffic: Any, name: str = "hello") -> dict[str, str]:
