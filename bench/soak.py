@@ -34,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from support.e2e import Platform, http, wait_for
 from support.load import Load
+from support.procs import descendants, proxy_of
 
 NS = "/apis/fnmesh.dev/v1alpha1/namespaces/default"
 MANIFESTS = {
@@ -68,28 +69,6 @@ def replicas(platform: Platform, name: str) -> list[dict[str, Any]]:
     return found
 
 
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry))
-    return found
-
-
-def descendants(pid: int) -> int:
-    count, todo = 0, [pid]
-    while todo:
-        kids = children(todo.pop())
-        count += len(kids)
-        todo += kids
-    return count
-
-
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -99,26 +78,6 @@ def rss_mb(pid: int) -> float:
 
 def fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
-
-
-def proxy_pid(replica: dict[str, Any]) -> int | None:
-    """The process listening on the replica's proxy admin port (its metrics URL)."""
-    port = int(str(replica["metricsUrl"]).rsplit(":", 1)[1].split("/")[0])
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            fields = line.split()
-            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                inodes.add(f"socket:[{fields[9]}]")
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                for fd in os.listdir(f"/proc/{entry}/fd"):
-                    if os.readlink(f"/proc/{entry}/fd/{fd}") in inodes:
-                        return int(entry)
-            except OSError:
-                continue
-    return None
 
 
 def settle(platform: Platform) -> int:
@@ -136,7 +95,7 @@ def settle(platform: Platform) -> int:
 
 
 def snapshot(pid: int) -> dict[str, float]:
-    return {"rss": rss_mb(pid), "fds": fds(pid), "processes": descendants(pid)}
+    return {"rss": rss_mb(pid), "fds": fds(pid), "processes": len(descendants(pid))}
 
 
 def main() -> int:
@@ -176,7 +135,7 @@ def main() -> int:
                     up = replicas(platform, "steady")
                     if up:
                         chosen = rng.choice(up)
-                        target = chosen["pid"] if victim == "runtime" else proxy_pid(chosen)
+                        target = chosen["pid"] if victim == "runtime" else proxy_of(chosen)
                         if target:
                             os.kill(int(target), signal.SIGKILL)
                             kills += 1

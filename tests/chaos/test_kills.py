@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from support.e2e import Platform, Reply, http, wait_for
+from support.procs import alive, descendants, proxy_of
 
 pytestmark = pytest.mark.e2e
 NS = "/apis/fnmesh.dev/v1alpha1/namespaces/default"
@@ -41,67 +42,6 @@ def status(platform: Platform) -> dict[str, object]:
 
 def ready(platform: Platform) -> int:
     return int(status(platform).get("readyReplicas") or 0)
-
-
-def children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append(int(entry))
-    return found
-
-
-def descendants(pid: int) -> set[int]:
-    found: set[int] = set()
-    todo = [pid]
-    while todo:
-        for child in children(todo.pop()):
-            if child not in found:
-                found.add(child)
-                todo.append(child)
-    return found
-
-
-def alive(pids: set[int]) -> set[int]:
-    return {pid for pid in pids if Path(f"/proc/{pid}").exists()}
-
-
-def listener_pid(port: int) -> int:
-    """The process holding the socket that listens on ``port``."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with open(table) as lines:
-            next(lines)
-            for line in lines:
-                fields = line.split()
-                if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
-                    inodes.add(fields[9])
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            fds = os.listdir(f"/proc/{entry}/fd")
-        except OSError:
-            continue
-        for fd in fds:
-            try:
-                link = os.readlink(f"/proc/{entry}/fd/{fd}")
-            except OSError:
-                continue
-            if link.startswith("socket:[") and link[8:-1] in inodes:
-                return int(entry)
-    raise AssertionError(f"no process listens on port {port}")
-
-
-def proxy_of(replica: dict[str, object]) -> int:
-    """A replica's proxy: the process serving its admin (metrics) port."""
-    return listener_pid(int(str(replica["metricsUrl"]).split(":")[-1].split("/")[0]))
 
 
 class Load:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from support.e2e import Platform, http, wait_for
+from support.procs import alive, children, listening_ports, with_marker
 
 pytestmark = pytest.mark.e2e
 HERE = Path(__file__).parent
@@ -27,40 +28,12 @@ def write(folder: Path, manifest: str, code: str) -> Path:
     return folder
 
 
-def listening_ports() -> list[tuple[str, int]]:
-    """Every TCP port listening on this host's loopback or on all addresses."""
-    ports = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with open(table) as lines:
-            next(lines)
-            for line in lines:
-                fields = line.split()
-                local, state = fields[1], fields[3]
-                if state == "0A":  # LISTEN
-                    ports.add(int(local.rsplit(":", 1)[1], 16))
-    return [("127.0.0.1", port) for port in sorted(ports)]
-
-
 def tree_digest(folder: Path) -> str:
     digest = hashlib.sha256()
     for path in sorted(folder.rglob("*")):
         if path.is_file():
             digest.update(str(path.relative_to(folder)).encode() + path.read_bytes())
     return digest.hexdigest()
-
-
-def processes_with(marker: str) -> list[int]:
-    found = []
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-        except OSError:
-            continue
-        if marker.encode() in cmdline:
-            found.append(int(pid))
-    return found
 
 
 def allow(platform: Platform, *, source: str, destination: str) -> None:
@@ -133,7 +106,7 @@ def test_a_hostile_function_gets_nothing_and_still_works(
     policies = {p: p.read_bytes() for p in policy.rglob("*.json")}
     plan = {
         "home": str(platform.home),
-        "ports": listening_ports(),
+        "ports": [("127.0.0.1", port) for port in listening_ports()],
         "egress": [
             "/tmp/fnmesh-*/r-*/sock/*.sock",
             f"{platform.home}/run/replicas/r-*/sock/*.sock",
@@ -189,39 +162,22 @@ def test_a_forking_handler_leaves_no_process_after_delete(
     marker = f"fnmesh-outlive-{os.getpid()}-{tmp_path.name}"
     deploy_hostile(platform, tmp_path, marker)
     assert platform.invoke("/fn/evil/outlive").json() == {"outlive": "started"}
-    wait_for("the handler's child to run", lambda: processes_with(marker), timeout=10)
+    wait_for("the handler's child to run", lambda: with_marker(marker), timeout=10)
     platform.fn("delete", "evil", check=True)
-    wait_for("no process of the deleted function", lambda: not processes_with(marker), timeout=30)
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry))
-    return found
-
-
-def alive(pids: list[int]) -> list[int]:
-    return [pid for pid in pids if Path(f"/proc/{pid}").exists()]
+    wait_for("no process of the deleted function", lambda: not with_marker(marker), timeout=30)
 
 
 def test_replicas_die_with_the_platform(platform: Platform, tmp_path: Path) -> None:
     marker = f"fnmesh-outlive-{os.getpid()}-{tmp_path.name}"
     deploy_hostile(platform, tmp_path, marker)
     assert platform.invoke("/fn/evil/outlive").json() == {"outlive": "started"}
-    wait_for("the handler's child to run", lambda: processes_with(marker), timeout=10)
+    wait_for("the handler's child to run", lambda: with_marker(marker), timeout=10)
     assert platform.process is not None
-    started = children_of(platform.process.pid)  # replicas' runtimes and proxies, warm pools
+    started = children(platform.process.pid)  # replicas' runtimes and proxies, warm pools
     assert len(started) >= 2, started
     platform.process.kill()  # kill -9: no chance to stop anything
     platform.process.wait()
-    wait_for("no process left by the killed platform", lambda: not processes_with(marker), 30)
+    wait_for("no process left by the killed platform", lambda: not with_marker(marker), 30)
     wait_for("the platform's children to go", lambda: not alive(started), 30)
 
     # the next start removes the folders the killed run left

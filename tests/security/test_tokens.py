@@ -9,7 +9,7 @@ import json
 import queue
 import threading
 import urllib.request
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -239,17 +239,6 @@ def test_every_route_names_the_permission_it_needs() -> None:
 ECHO = (
     "def handle(req):\n    return {'authorization': req.headers.get('authorization'), 'ok': True}\n"
 )
-
-
-@pytest.fixture
-def platform(tmp_path: Path) -> Iterator[Platform]:
-    running = Platform(tmp_path / "home")
-    running.home.mkdir()
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
 
 
 def create(platform: Platform, role: str, **extra: str) -> tuple[str, dict[str, Any]]:

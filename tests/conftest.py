@@ -1,3 +1,5 @@
+"""Fixtures every folder of tests may use."""
+
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -7,6 +9,7 @@ from support.e2e import Platform
 
 @pytest.fixture
 def platform(tmp_path: Path) -> Iterator[Platform]:
+    """`fn up` as a process on a temporary home, stopped after the test."""
     running = Platform(tmp_path / "home")
     running.home.mkdir()
     running.start()
