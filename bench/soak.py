@@ -129,6 +129,7 @@ def main() -> int:
             began = time.monotonic()
             next_kill, next_deploy = began + args.kill_every, began + args.deploy_every
             kills, deploys, version, victim = 0, 0, 1, "runtime"
+            events: list[tuple[float, str]] = []
             while time.monotonic() - began < args.minutes * 60:
                 now = time.monotonic()
                 if now >= next_kill:
@@ -139,11 +140,15 @@ def main() -> int:
                         if target:
                             os.kill(int(target), signal.SIGKILL)
                             kills += 1
+                            events.append(
+                                (time.monotonic(), f"killed the {victim} of {chosen['name']}")
+                            )
                         victim = "proxy" if victim == "runtime" else "runtime"
                     next_kill = now + args.kill_every
                 if now >= next_deploy:
                     version += 1
                     for name in MANIFESTS:
+                        events.append((time.monotonic(), f"deploying {name} v{version}"))
                         deploy(platform, root, name, version)
                     deploys += 2
                     next_deploy = time.monotonic() + args.deploy_every
@@ -167,6 +172,11 @@ def main() -> int:
     print(f"  requests sent {sent}, succeeded {sent - len(failed)}, failed {len(failed)}")
     for cause, count in causes.most_common():
         print(f"    {count:6d}  {cause}")
+    for load, name in ((steady, "steady"), (canary, "canary")):
+        for at, failure in zip(load.failed_at, load.failures, strict=True):
+            near = [f"{t - at:+.1f}s {what}" for t, what in events if abs(t - at) < 40]
+            print(f"  failed {name} request at {at - began:.1f}s: {failure[:120]}")
+            print("    near: " + "; ".join(near))
     growth = (end["rss"] - start["rss"]) / start["rss"] * 100
     print(
         f"  platform RSS {start['rss']:.1f} MB -> {end['rss']:.1f} MB ({growth:+.1f} %); "

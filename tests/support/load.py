@@ -23,6 +23,7 @@ class Load:
         self.count = threads
         self.answers: collections.Counter[str] = collections.Counter()
         self.failures: list[str] = []
+        self.failed_at: list[float] = []  # time.monotonic() at each failure's start
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.threads: list[threading.Thread] = []
@@ -65,6 +66,7 @@ class Load:
                     if self.limit is not None and sent >= self.limit:
                         return
                     self._inflight += 1
+                began = time.monotonic()
                 outcome, failure = self._one(connection)
                 with self.lock:
                     self._inflight -= 1
@@ -72,6 +74,7 @@ class Load:
                         self.answers[outcome] += 1
                     else:
                         self.failures.append(failure)
+                        self.failed_at.append(began)
                 if failure is not None:
                     connection.close()
                     connection = http.client.HTTPConnection(self.host, self.port, timeout=30)
