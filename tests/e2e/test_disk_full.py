@@ -25,10 +25,11 @@ NS = "/apis/fnmesh.dev/v1alpha1/namespaces/default"
 REVISION = "revision default/hello-00001"
 
 
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+
+
 @pytest.fixture
 def tiny_home(tmp_path: Path) -> Iterator[Path]:
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root")
     home = tmp_path / "home"
     home.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", str(home)], check=True)
