@@ -14,10 +14,10 @@ import shutil
 from pathlib import Path
 
 import pytest
-from support.e2e import Platform, http, wait_for
+from support.e2e import NEEDS_ROOT, ROOT, Platform, http, wait_for
 from support.procs import alive, children, listening_ports, with_marker
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not ROOT, reason=NEEDS_ROOT)]
 HERE = Path(__file__).parent
 
 

@@ -6,10 +6,10 @@ import threading
 from pathlib import Path
 
 import pytest
-from support.e2e import Platform, http, wait_for
+from support.e2e import NEEDS_ROOT, ROOT, Platform, http, wait_for
 from support.load import Load
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(not ROOT, reason=NEEDS_ROOT)]
 NS = "/apis/fnmesh.dev/v1alpha1/namespaces/default"
 HOG = """\
 def handle(req):

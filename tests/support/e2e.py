@@ -66,10 +66,16 @@ def http(
         return Reply(error.code, {k.lower(): v for k, v in error.headers.items()}, error.read())
 
 
+# Sandboxes need root; elsewhere the platform runs replicas unconfined (and the tests of
+# containment are skipped with that reason).
+ROOT = os.geteuid() == 0
+NEEDS_ROOT = "replicas are sandboxed only when the platform runs as root"
+
+
 class Platform:
     def __init__(self, home: Path, *, options: tuple[str, ...] = ()) -> None:
         self.home = home
-        self.options = options  # more `fn up` options
+        self.options = options if ROOT else (*options, "--unsafe-no-sandbox")
         self.process: subprocess.Popen[bytes] | None = None
         self.output = home / "up.log"
 
