@@ -113,6 +113,7 @@ def main() -> int:
         home.mkdir()
         (home / "config.yaml").write_text(
             "autoscaler: {stable_window: 10, scale_to_zero_grace_period: 0}\n"
+            + os.environ.get("SOAK_EXTRA_CONFIG", "")
         )
         platform = Platform(home)
         platform.start()

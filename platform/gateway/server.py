@@ -175,7 +175,9 @@ class Gateway:
             async with self.admission.admit(route.namespace, route.function, revision, concurrency):
                 current = self.table.get(route.namespace, route.function)
                 if current is None or revision not in current.endpoints:
-                    current = routes  # the revision left the split while the request waited
+                    # the revision left the split while the request waited: its replicas
+                    # serve it during their grace
+                    return await self.outbound.request(self._left(routes, revision), upstream)
                 return await self.outbound.request(self._target(current, revision), upstream)
         except self.refused as refusal:
             status = int(getattr(refusal, "status", 503))
@@ -197,6 +199,17 @@ class Gateway:
         )
         self._targets[key] = (routes, target)
         return target
+
+    def _left(self, routes: Routes, revision: str) -> Target:
+        """The destination of a revision no longer in its function's split (not cached)."""
+        return Target(
+            name=f"{routes.namespace}/{revision}",
+            namespace=routes.namespace,
+            function=routes.function,
+            revision=revision,
+            endpoints=self.table.endpoints_of(routes.namespace, revision),
+            settings=self._settings_for(routes.timeout),
+        )
 
     def _settings_for(self, function_timeout: float) -> Settings:
         settings = self._settings.get(function_timeout)

@@ -63,8 +63,19 @@ class RouteTable:
         return self.routes.get((namespace, function))
 
     def ready_replicas(self, namespace: str, function: str, revision: str) -> int:
+        """Ready replicas of ``revision``, whether or not it is in the split now: a request
+        admitted for a revision that has just left the split (a deploy or a promotion
+        while it waited) still goes to the replicas the revision keeps for its grace."""
         routes = self.routes.get((namespace, function))
-        return len(routes.endpoints.get(revision, ())) if routes else 0
+        found = routes.endpoints.get(revision) if routes else None
+        if found is not None:
+            return len(found)
+        return len(self.endpoints_of(namespace, revision))
+
+    def endpoints_of(self, namespace: str, revision: str) -> tuple[Endpoint, ...]:
+        """The ready replicas of any revision known, in the split or not."""
+        body = self._revisions.get((namespace, revision))
+        return _ready_endpoints(body) if body else ()
 
     def listen(self, callback: Callable[[str, str], None]) -> None:
         """Call ``callback(namespace, function)`` after that function's routes change."""

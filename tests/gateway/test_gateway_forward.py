@@ -303,3 +303,43 @@ def test_a_revisions_identity(
 
 async def _status_is(gateway: Gateway, client: ConnectionPool, status: int) -> bool:
     return (await call(gateway, client, b"/fn/hello/")).status == status
+
+
+async def test_a_revision_that_left_the_split_keeps_its_ready_replicas_counted(
+    store: SqliteStore, start_replica: StartReplica
+) -> None:
+    """A request the activator holds for a revision that a deploy takes out of the split
+    must still find the replicas that revision keeps for its grace (it once waited until
+    the activation deadline: the capacity fell to zero with the split)."""
+    table = RouteTable(store)
+    table.start()
+    try:
+        await asyncio.wait_for(table.synced.wait(), 5)
+        old = await start_replica("hello-00001-a", HELLO)
+        new = await start_replica("hello-00002-a", HELLO)
+        store.create(function())
+        store.create(revision("hello-00001", replicas=[old]))
+        store.create(revision("hello-00002", replicas=[new]))
+        store.create(split("hello", ("hello-00001", 100)))
+
+        async def counted(name: str, want: int) -> bool:
+            return table.ready_replicas("default", "hello", name) == want
+
+        await eventually(lambda: counted("hello-00001", 1))
+        current = split("hello", ("hello-00002", 100))
+        current["metadata"]["resourceVersion"] = store.get("TrafficSplit", "default", "hello")[
+            "metadata"
+        ]["resourceVersion"]
+        store.update(current)
+
+        async def switched() -> bool:
+            routes = table.get("default", "hello")
+            return routes is not None and routes.backends == (("hello-00002", 100),)
+
+        await eventually(switched)
+        routes = table.get("default", "hello")
+        assert routes is not None and "hello-00001" not in routes.endpoints
+        assert table.ready_replicas("default", "hello", "hello-00001") == 1
+        assert [e.name for e in table.endpoints_of("default", "hello-00001")] == ["hello-00001-a"]
+    finally:
+        await table.close()
