@@ -17,7 +17,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from fnmesh.activator import Activator, Refused
+from fnmesh.activator import Activator
+from fnmesh.platform.admission import Refused
 from fnmesh.platform.gateway.table import RouteTable
 from fnmesh.platform.http import HttpServer, serve
 from fnmesh.platform.mesh.identity import (
