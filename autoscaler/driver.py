@@ -125,13 +125,13 @@ class Autoscaler:
         last = tracked.last if tracked else None
         return last.excess_burst_capacity if last is not None else None
 
-    def short_of_burst_capacity(self) -> list[tuple[str, str, float]]:
-        """(namespace, revision, excess) of every revision whose excess is negative."""
-        return [
-            (key[0], key[1], tracked.last.excess_burst_capacity)
+    def short_of_burst_capacity(self) -> dict[Key, float]:
+        """The excess burst capacity of every revision whose excess is negative."""
+        return {
+            key: tracked.last.excess_burst_capacity
             for key, tracked in self.revisions.items()
             if tracked.last is not None and tracked.last.excess_burst_capacity < 0
-        ]
+        }
 
     # -- the loop ----------------------------------------------------------------------
 

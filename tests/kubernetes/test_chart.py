@@ -207,7 +207,7 @@ def test_the_operator_config_points_at_the_rendered_services() -> None:
     assert config.platform_namespace == NAMESPACE
     assert config.mesh == "fnmesh"
     services = kinds(objects, "Service")
-    for url in (config.api_url, config.artifact_url, config.identity_url, config.autoscaler_url):
+    for url in (config.api_url, config.artifact_url, config.identity_url, config.telemetry_url):
         match = re.fullmatch(r"https?://([^.]+)\.([^.]+)\.svc:(\d+)", url)
         assert match, url
         service = services[match.group(1)]
