@@ -1,10 +1,11 @@
 """One telemetry plane on a cluster, as real processes against an in-memory Kubernetes API.
 
-The API (which holds the identity endpoint) and the telemetry hub run as the chart runs
-them; the hub gets its certificate with its reviewed token. A replica proxy's report,
-posted over mTLS with the function's workload certificate, shows in ``fn stat`` through
-the cluster API, and a ``fn tap`` session opened through the API receives the report's
-tap events.
+The API (which holds the identity endpoint), the telemetry hub and the autoscaler run as
+the chart runs them; the hub gets its certificate with its reviewed token. A replica
+proxy's report, posted over mTLS with the function's workload certificate, shows in
+``fn stat`` through the cluster API, its load reaches the autoscaler (which scales the
+revision's Deployment), and a ``fn tap`` session opened through the API receives the
+report's tap events.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 import pytest
 from kmockapi import ApiThread, KubeApi
 from support.e2e import wait_for
-from test_cluster_processes import REVIEWS, Processes, answer, scaled_to_zero
+from test_cluster_processes import REVIEWS, Processes, answer, replicas, scaled_to_zero
 
 from fnmesh.platform.mesh.identity import (
     Certifier,
@@ -124,8 +125,10 @@ def test_a_proxy_report_reaches_fn_stat_and_fn_tap_through_the_cluster_api(
     try:
         processes.start("api")
         processes.wait_listening("api", "identity")
-        processes.start("telemetry")
-        processes.wait_listening("telemetry")
+        for component in ("telemetry", "autoscaler"):
+            processes.start(component)
+        for component in ("telemetry", "autoscaler"):
+            processes.wait_listening(component)
         hub = processes.ports["telemetry"]
         proxy = workload_context(processes, identity_name("hello", "default"))
 
@@ -140,6 +143,15 @@ def test_a_proxy_report_reaches_fn_stat_and_fn_tap_through_the_cluster_api(
         assert row["requests"] == 40
         assert row["successRate"] == pytest.approx(0.95)
         assert 0 < row["p50Ms"] <= 5 < row["p99Ms"] <= 10
+
+        # the load in the reports is relayed to the autoscaler, which scales from zero
+        wait_for(
+            "the autoscaler to scale on the hub's load",
+            lambda: (
+                post_report(hub, proxy, report(concurrency=5))[0] == 200 and replicas(cluster) >= 1
+            ),
+            timeout=30,
+        )
 
         lines: list[dict[str, Any]] = []
         opened = threading.Event()
