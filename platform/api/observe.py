@@ -83,9 +83,9 @@ async def function_tap(request: Request) -> Response:
         path_prefix=query.get("path"),
     )
     whole = sees_tap_whole(grant_of(request))
-    session = telemetry.tap(tap_filter)
-    try:
-        feed = await session.__aenter__()  # opened now, so a hub that is down is a 503
+    session = contextlib.AsyncExitStack()
+    try:  # opened before the stream starts, so a hub that is down is a 503
+        feed = await session.enter_async_context(telemetry.tap(tap_filter))
     except TelemetryUnavailable as error:
         raise ApiError(503, str(error)) from None
 
@@ -104,6 +104,6 @@ async def function_tap(request: Request) -> Response:
         finally:
             # the stream ends by cancellation when the client goes: shield the closing
             with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-                await session.__aexit__(None, None, None)
+                await session.aclose()
 
     return StreamingResponse(stream(), media_type="application/x-ndjson")
