@@ -345,6 +345,11 @@ def test_the_telemetry_hub_gets_no_access_to_the_kubernetes_api(variant: str) ->
 
 def test_every_component_reaches_the_telemetry_hub() -> None:
     objects = render()
+    operator = deployment(objects, "operator")["spec"]["template"]["spec"]
+    (source,) = {v["name"]: v for v in operator["volumes"]}["identity-token"]["projected"][
+        "sources"
+    ]
+    assert source["serviceAccountToken"]["audience"] == "identity.fnmesh.dev"  # its certificate
     (port,) = kinds(objects, "Service")["fnmesh-telemetry"]["spec"]["ports"]
     url = f"https://fnmesh-telemetry.{NAMESPACE}.svc:{port['port']}"
     for name in kinds(objects, "Deployment"):
