@@ -1,11 +1,11 @@
-"""The chart's four entry points as real processes against an in-memory Kubernetes API.
+"""The chart's entry points as real processes against an in-memory Kubernetes API.
 
-The API serves the identity endpoint; the gateway, the activator and the autoscaler get
-their certificates from it with their (reviewed) projected tokens, then a request for a
-function scaled to zero goes gateway -> activator (mTLS) -> autoscaler (mTLS), and the
-autoscaler scales the revision's Deployment in the cluster. Once the cluster reports a
-ready replica the request is let through to the revision's Service. SIGTERM stops every
-process cleanly.
+The API serves the identity endpoint; the gateway, the activator, the autoscaler and the
+telemetry hub get their certificates from it with their (reviewed) projected tokens,
+then a request for a function scaled to zero goes gateway -> activator (mTLS) ->
+autoscaler (mTLS), and the autoscaler scales the revision's Deployment in the cluster.
+Once the cluster reports a ready replica the request is let through to the revision's
+Service. SIGTERM stops every process cleanly.
 """
 
 from __future__ import annotations
