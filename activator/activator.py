@@ -1,13 +1,15 @@
 """Requests for revisions without ready capacity wait here, then go on.
 
-The gateway asks ``admit`` before forwarding to a revision that has no ready replica (or,
-per the revision's burst capacity, not enough): a request takes a capacity slot at once
-when there is one, waits in the revision's FIFO queue otherwise, and is refused with a
-reason when the queue is full (503) or when no capacity came within the activation
-deadline (504). A request arriving at zero is reported to the autoscaler and pokes it at
-once, so scale-from-zero does not wait for the next tick. Every second the activator
-reports how many requests it holds per revision (its own demand; requests it has let
-through are reported by the replicas' proxies).
+``Activator`` is the ``Admission`` of ``fnmesh.platform.admission``. ``through`` makes
+the burst-capacity choice (``burst.through_activator``) from the autoscaler's excess
+burst capacity (``BurstCapacity``: in process on one machine, a snapshot polled from the
+autoscaler on a cluster). ``admit`` holds a request: it takes a capacity slot at once
+when there is one, waits in the revision's FIFO queue otherwise, and is refused
+(``Refused``) with a reason when the queue is full (503) or when no capacity came within
+the activation deadline (504). A request arriving at zero is reported to the autoscaler
+and pokes it at once, so scale-from-zero does not wait for the next tick. Every second
+the activator reports how many requests it holds per revision (its own demand; requests
+it has let through are reported by the replicas' proxies).
 """
 
 from __future__ import annotations
@@ -20,19 +22,14 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from fnmesh.activator.burst import through_activator
 from fnmesh.activator.settings import ActivatorConfig
 from fnmesh.activator.throttle import QueueFull, Throttle
+from fnmesh.platform.admission import Refused
 from fnmesh.platform.supervise import Supervised, TaskBoard
 
 log = logging.getLogger("fnmesh.activator")
 SOURCE = "activator"
-
-
-class Refused(Exception):
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
 
 
 class Capacity(Protocol):
@@ -49,6 +46,19 @@ class Demand(Protocol):
     ) -> None: ...
 
     def poke(self, namespace: str, revision: str) -> None: ...
+
+
+class BurstCapacity(Protocol):
+    """The autoscaler's latest excess burst capacity of a revision (None: no decision)."""
+
+    def excess_burst_capacity(self, namespace: str, revision: str) -> float | None: ...
+
+
+class NoBurst:
+    """No burst data: only revisions without a ready replica go through the activator."""
+
+    def excess_burst_capacity(self, namespace: str, revision: str) -> float | None:
+        return None
 
 
 @dataclass(slots=True)
@@ -73,14 +83,20 @@ class Activator:
         *,
         clock: Callable[[], float] = time.monotonic,
         tasks: TaskBoard | None = None,
+        burst: BurstCapacity | None = None,
     ) -> None:
         self.capacity = capacity
+        self.burst: BurstCapacity = burst if burst is not None else NoBurst()
         self.tasks = tasks if tasks is not None else TaskBoard()
         self.demand = demand
         self.config = config
         self.clock = clock
         self._revisions: dict[tuple[str, str], _Revision] = {}
         self._task: Supervised | None = None
+
+    def through(self, namespace: str, revision: str, ready: int) -> bool:
+        """The burst-capacity choice for one request (``Admission.through``)."""
+        return through_activator(ready, self.burst.excess_burst_capacity(namespace, revision))
 
     @contextlib.asynccontextmanager
     async def admit(

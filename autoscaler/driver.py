@@ -118,6 +118,21 @@ class Autoscaler:
         tracked = self.revisions.get((namespace, revision))
         return tracked.last if tracked else None
 
+    def excess_burst_capacity(self, namespace: str, revision: str) -> float | None:
+        """The latest decision's excess burst capacity (the activator's ``BurstCapacity``);
+        None before the first decision."""
+        tracked = self.revisions.get((namespace, revision))
+        last = tracked.last if tracked else None
+        return last.excess_burst_capacity if last is not None else None
+
+    def short_of_burst_capacity(self) -> dict[Key, float]:
+        """The excess burst capacity of every revision whose excess is negative."""
+        return {
+            key: tracked.last.excess_burst_capacity
+            for key, tracked in self.revisions.items()
+            if tracked.last is not None and tracked.last.excess_burst_capacity < 0
+        }
+
     # -- the loop ----------------------------------------------------------------------
 
     def start(self) -> None:

@@ -15,8 +15,7 @@ from fnmesh.platform.deploy import DeployService
 from fnmesh.platform.model.resource_policy import ResourcePolicy
 from fnmesh.platform.store import SecretStore, Store
 from fnmesh.platform.supervise import TaskBoard
-from fnmesh.platform.telemetry.tap import TapSessions
-from fnmesh.platform.telemetry.windows import Golden
+from fnmesh.platform.telemetry.reader import TelemetryReader
 
 
 class Logs(Protocol):
@@ -27,13 +26,8 @@ class Logs(Protocol):
     def follow(self, namespace: str, function: str, lines: int) -> AsyncIterator[str]: ...
 
 
-class Telemetry(Protocol):
-    """Golden metrics and tap sessions (the telemetry hub is one)."""
-
-    @property
-    def taps(self) -> TapSessions: ...
-
-    def golden(self, namespace: str, revision: str, window: float) -> Golden | None: ...
+# Golden metrics and tap sessions: the hub in this process, or a client of its read API.
+Telemetry = TelemetryReader
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,9 @@
 """The activator on a cluster: ``python -m fnmesh.platform.cluster.activator``.
 
 It follows the routes like the gateway (to know when a revision has ready replicas),
-grants the gateway admission over mTLS (``AdmissionHandler``, gateway's identity only)
-and sends the demand it sees to the autoscaler (``RemoteDemand``).
+grants the gateway admission over mTLS (``AdmissionHandler``, gateway's identity only),
+sends the demand it sees to the autoscaler (``RemoteDemand``) and reads the revisions
+short of burst capacity from it (``BurstFeed``), which it serves on to the gateway.
 
 Start: configuration, the store, the certificate, the routes (first sync), the listener.
 Stop (SIGTERM): the listener stops, leases end, then demand, routes, certificate, store.
@@ -17,6 +18,7 @@ import sys
 
 from fnmesh.activator import Activator, ActivatorConfig
 from fnmesh.platform.cluster.admission import AdmissionHandler
+from fnmesh.platform.cluster.burst import BurstFeed
 from fnmesh.platform.cluster.certificates import ComponentIdentity
 from fnmesh.platform.cluster.demand import RemoteDemand
 from fnmesh.platform.cluster.endpoints import RouteSource
@@ -52,14 +54,17 @@ async def serve(settings: ClusterSettings, stop: asyncio.Event) -> int:
         if not await me.obtain(stop):
             return 0
         domain = settings.trust_domain
+        autoscaler = component_identity("autoscaler", domain)
+        tls = me.client.client_context()
         demand = RemoteDemand(
-            settings.addresses.autoscaler_url,
-            tls=me.client.client_context(),
-            server_identity=component_identity("autoscaler", domain),
+            settings.addresses.autoscaler_url, tls=tls, server_identity=autoscaler
         )
-        activator = Activator(routes, demand, ActivatorConfig())
+        burst = BurstFeed(settings.addresses.autoscaler_url, tls=tls, server_identity=autoscaler)
+        activator = Activator(routes, demand, ActivatorConfig(), burst=burst)
         routes.listen(activator.refresh)
-        handler = AdmissionHandler(activator, frozenset({component_identity("gateway", domain)}))
+        handler = AdmissionHandler(
+            activator, frozenset({component_identity("gateway", domain)}), burst=burst.short
+        )
         routes.start()
         if not await synced(routes, stop):
             if stop.is_set():
@@ -73,6 +78,7 @@ async def serve(settings: ClusterSettings, stop: asyncio.Event) -> int:
             handler, settings.listen_host, 0, ssl=me.client.server_context(), sock=sock
         )
         demand.start()
+        burst.start()
         activator.start()
         handler.start()
         log.info("activator on %s:%d (mTLS)", settings.listen_host, settings.listen_port)
@@ -80,6 +86,7 @@ async def serve(settings: ClusterSettings, stop: asyncio.Event) -> int:
         await server.close(DRAIN_TIMEOUT)
         await handler.close()
         await activator.close()
+        await burst.close()
         await demand.close()
         return 0
     except IdentityRefused as error:

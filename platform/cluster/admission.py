@@ -10,13 +10,16 @@ gateway presents its component identity, the activator its own)::
         -> 503 / 504 {"reason": ...} when the activator refuses (queue full, deadline)
     POST /v1/release  {"lease": "<id>"}
         -> 200 when the request is done and its slot is free again
+    GET  /v1/burst    -> the revisions the activator wants in the path (``burst``)
 
 A lease the gateway never releases (it stopped mid-request) ends by itself ``timeout``
 seconds (the function's) plus a grace after it was granted.
 
 ``AdmissionHandler`` is the activator's side; ``RemoteAdmission`` is the gateway's
-``Admission``: after the grant it waits (briefly) until its own route table also sees
-the revision's ready replica, since the two follow the cluster independently.
+``Admission`` (``fnmesh.platform.admission``): ``through`` makes the activator's
+burst-capacity choice from the list it polls (``burst.BurstFeed``), and after a grant it
+waits (briefly, ``wait_ready``) until its own route table also sees the revision's ready
+replica, since the two follow the cluster independently.
 """
 
 from __future__ import annotations
@@ -32,7 +35,10 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from fnmesh.activator import Refused
+from fnmesh.activator import through_activator
+from fnmesh.platform.admission import ReadyRoutes, ReadyWaiter, Refused
+from fnmesh.platform.cluster.burst import PATH as BURST
+from fnmesh.platform.cluster.burst import BurstFeed, Short, render_short
 from fnmesh.platform.cluster.settings import host_port
 from fnmesh.platform.http import ConnectionPool, Peer, Request, Response, UpstreamError
 from fnmesh.platform.model.names import check_name
@@ -108,8 +114,10 @@ class AdmissionHandler:
         *,
         clock: Callable[[], float] | None = None,
         grace: float = LEASE_GRACE,
+        burst: Callable[[], Short] = dict,
     ) -> None:
         self.admitter = admitter
+        self.burst = burst
         self.callers = callers
         self.clock = clock
         self.grace = grace
@@ -121,12 +129,17 @@ class AdmissionHandler:
 
     async def __call__(self, request: Request, peer: Peer) -> Response:
         path = request.target.split(b"?", 1)[0]
-        if path not in (ADMIT, RELEASE):
-            return _reply(404, {"reason": "unknown path: POST /v1/admit or /v1/release"})
-        if request.method != "POST":
-            return _reply(405, {"reason": "use POST"})
+        if path not in (ADMIT, RELEASE, BURST):
+            return _reply(
+                404, {"reason": "unknown path: POST /v1/admit or /v1/release, GET /v1/burst"}
+            )
+        method = "GET" if path == BURST else "POST"
+        if request.method != method:
+            return _reply(405, {"reason": f"use {method}"})
         if peer.identity not in self.callers:
             return _reply(403, {"reason": f"{peer.identity or 'an anonymous caller'} may not ask"})
+        if path == BURST:
+            return Response(200, list(JSON), render_short(self.burst()))
         try:
             body = json.loads(request.body)
         except ValueError as error:
@@ -190,14 +203,6 @@ class AdmissionHandler:
 # -- the gateway's side ------------------------------------------------------------------
 
 
-class Routes(Protocol):
-    """The gateway's route table, as far as admission needs it."""
-
-    def ready_replicas(self, namespace: str, function: str, revision: str) -> int: ...
-
-    def listen(self, callback: Callable[[str, str], None]) -> None: ...
-
-
 class RemoteAdmission:
     """The gateway's ``Admission``: asks the activator at ``url`` (see the docstring)."""
 
@@ -207,28 +212,30 @@ class RemoteAdmission:
         *,
         tls: ssl.SSLContext,
         server_identity: str,
-        routes: Routes,
+        routes: ReadyRoutes,
         timeout_of: Callable[[str, str], float] = lambda namespace, function: 30.0,
         deadline: float = 65.0,
         settle: float = 5.0,
         pool: ConnectionPool | None = None,
+        burst: BurstFeed | None = None,
     ) -> None:
         self.host, self.port = host_port(url)
         self.authority = url.split("://", 1)[1].encode()
         self.tls = tls
         self.server_identity = server_identity
-        self.routes = routes
         self.timeout_of = timeout_of
         self.deadline = deadline
         self.settle = settle
         self.pool = pool or ConnectionPool(max_idle_per_host=16)
-        self._changed: dict[tuple[str, str], set[asyncio.Event]] = {}
+        self.ready = ReadyWaiter(routes)
+        self.burst = burst
         self._releases: set[asyncio.Task[None]] = set()
-        routes.listen(self._routes_changed)
 
-    def _routes_changed(self, namespace: str, function: str) -> None:
-        for event in self._changed.get((namespace, function), ()):
-            event.set()
+    def through(self, namespace: str, revision: str, ready: int) -> bool:
+        """The activator's choice, from the list it serves (a local look-up)."""
+        burst = self.burst
+        excess = None if burst is None else burst.excess_burst_capacity(namespace, revision)
+        return through_activator(ready, excess)
 
     @contextlib.asynccontextmanager
     async def admit(
@@ -244,7 +251,8 @@ class RemoteAdmission:
         answer = await self._post(ADMIT, body, self.deadline)
         lease = str(answer.get("lease", ""))
         try:
-            await self._settled(namespace, function, revision)
+            # at most ``settle`` s; the gateway answers from the routes it has after that
+            await self.ready.wait_ready(namespace, function, revision, self.settle)
             yield
         finally:
             task = asyncio.create_task(self._release(lease))
@@ -277,28 +285,6 @@ class RemoteAdmission:
             raise Refused(response.status if response.status in (503, 504) else 503, reason)
         return answer
 
-    async def _settled(self, namespace: str, function: str, revision: str) -> None:
-        """Wait until this gateway's routes see a ready replica, at most ``settle`` s."""
-        if self.routes.ready_replicas(namespace, function, revision) > 0:
-            return
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settle
-        event = asyncio.Event()
-        waiting = self._changed.setdefault((namespace, function), set())
-        waiting.add(event)
-        try:
-            while self.routes.ready_replicas(namespace, function, revision) == 0:
-                left = deadline - loop.time()
-                if left <= 0:
-                    return  # the gateway answers from the routes it has
-                event.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(event.wait(), left)
-        finally:
-            waiting.discard(event)
-            if not waiting:
-                self._changed.pop((namespace, function), None)
-
     async def _release(self, lease: str) -> None:
         try:
             await self._post(RELEASE, {"lease": lease}, 5.0)
@@ -308,4 +294,6 @@ class RemoteAdmission:
     async def close(self) -> None:
         if self._releases:
             await asyncio.wait(set(self._releases), timeout=5.0)
+        if self.burst is not None:
+            await self.burst.close()
         await self.pool.close()

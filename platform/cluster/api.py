@@ -8,7 +8,9 @@ served over TLS only, presenting the identity endpoint's certificate (renewed in
 Resources live in the cluster (``ClusterStore``); builds, artifacts and environments on
 the API's volume (``FNMESH_DATA_DIR``). The admin token is the chart's Secret
 (``FNMESH_API_TOKEN``), kept as a Token object. No controller runs here: on a cluster
-the operator stamps revisions and writes status.
+the operator stamps revisions and writes status. ``fn stat`` and ``fn tap`` read the
+telemetry hub (``FNMESH_TELEMETRY_URL``) over mTLS with the API's own component
+certificate, which it issues itself (it holds the authority).
 
 Start, in order: store and token, builder, the identity endpoint, the artifact listener,
 the HTTP listener. Stop, in reverse: the listeners stop accepting and finish requests,
@@ -44,13 +46,20 @@ from fnmesh.platform.cluster.process import EXIT_START, listen, refuse, run
 from fnmesh.platform.cluster.settings import ApiSettings
 from fnmesh.platform.cluster.stores import ClusterStore
 from fnmesh.platform.deploy import DeployService
-from fnmesh.platform.mesh.identity import AuthorityError, Certifier
+from fnmesh.platform.mesh.identity import (
+    AuthorityError,
+    Certifier,
+    IdentityClient,
+    InProcessEndpoint,
+    component_identity,
+)
 from fnmesh.platform.mesh.identity.service import IdentityService
 from fnmesh.platform.mesh.identity.tokenreview import KubernetesTokenReviews
 from fnmesh.platform.model.errors import ValidationError
 from fnmesh.platform.store import NotFound, Store, StoreError
 from fnmesh.platform.store.kubernetes import KubeClient
 from fnmesh.platform.store.kubernetes_secrets import KubernetesSecrets
+from fnmesh.platform.telemetry.client import HubClient
 
 log = logging.getLogger("fnmesh.cluster.api")
 ADMIN_TOKEN = "admin"
@@ -101,6 +110,8 @@ class ClusterApi:
         )
         self.builder = Builder(settings.data_dir / "build", limits=self.limits)
         self.identity: IdentityService | None = None
+        self.me: IdentityClient | None = None  # the API's own certificate (for the hub)
+        self.telemetry: HubClient | None = None
         self._private: Path | None = None
         self._servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
 
@@ -115,6 +126,7 @@ class ClusterApi:
             logbook=PodLogs(self.client),
             max_bundle_bytes=self.limits.max_bundle_bytes,
             secrets=secrets,
+            telemetry=self.telemetry,
         )
         return build_app(deps)
 
@@ -140,9 +152,10 @@ class ClusterApi:
             )
         if self.settings.api_token:
             await asyncio.to_thread(adopt_token, self.store, ADMIN_TOKEN, self.settings.api_token)
-        app = self.app()
         if self.with_identity:
             await self._start_identity()
+            await self._start_telemetry()
+        app = self.app()
         if self.with_artifacts and artifact_sock is not None and self.identity is not None:
             await self._serve(self.artifacts_app(), artifact_sock, self.identity.ssl_context())
         await self._serve(app, sock)
@@ -185,6 +198,24 @@ class ClusterApi:
         self.identity = IdentityService(Certifier(authority, verifier), scratch=scratch)
         await self.identity.start(cluster.listen_host, self.settings.identity_port)
 
+    async def _start_telemetry(self) -> None:
+        """The API's own certificate, and the hub's client that presents it."""
+        assert self.identity is not None and self._private is not None
+        cluster = self.settings.cluster
+        self.me = IdentityClient(
+            component_identity("api", cluster.trust_domain),
+            trust_anchors_pem=self.identity.certifier.authority.trust_anchors_pem,
+            endpoint=InProcessEndpoint(self.identity.certifier),
+            credential="",
+            scratch=self._private / "scratch",
+        )
+        await self.me.start()
+        self.telemetry = HubClient(
+            cluster.addresses.telemetry_url,
+            tls=self.me.client_context(),
+            server_identity=component_identity("telemetry", cluster.trust_domain),
+        )
+
     async def stop(self, timeout: float = 10.0) -> None:
         for server, _ in self._servers:
             server.should_exit = True
@@ -192,6 +223,10 @@ class ClusterApi:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(task, timeout)
         self._servers.clear()
+        if self.telemetry is not None:
+            await self.telemetry.close()
+        if self.me is not None:
+            await self.me.close()
         if self.identity is not None:
             await self.identity.close()
         if self._private is not None:

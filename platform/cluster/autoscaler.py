@@ -1,9 +1,11 @@
 """The autoscaler on a cluster: ``python -m fnmesh.platform.cluster.autoscaler``.
 
-Its control listener (mTLS, ``FNMESH_LISTEN_PORT``) takes the replica proxies' stats
-reports (``POST /v1/stats``, ``telemetry.server``) and the activator's demand
-(``POST /v1/demand``); the autoscaler driver decides, and ``KubernetesScaler`` sets each
-revision's Deployment scale. Which revisions to size comes from ``RevisionFollower``.
+Its control listener (mTLS, ``FNMESH_LISTEN_PORT``) takes load (``POST /v1/demand``)
+from the telemetry hub (the replica proxies' reports, relayed) and the activator (the
+requests it holds, and pokes), and serves the revisions short of burst capacity to the
+activator (``GET /v1/burst``); the autoscaler driver decides, and ``KubernetesScaler``
+sets each revision's Deployment scale. Which revisions to size comes from
+``RevisionFollower``.
 
 Start: configuration, the store, the certificate, the listener, the driver, the follower.
 Stop (SIGTERM): the follower, the driver, the listener, the certificate, the store.
@@ -18,6 +20,8 @@ import sys
 
 from fnmesh.autoscaler.driver import Autoscaler
 from fnmesh.autoscaler.settings import AutoscalerConfig
+from fnmesh.platform.cluster.burst import PATH as BURST_PATH
+from fnmesh.platform.cluster.burst import BurstHandler
 from fnmesh.platform.cluster.certificates import ComponentIdentity
 from fnmesh.platform.cluster.demand import PATH as DEMAND_PATH
 from fnmesh.platform.cluster.demand import DemandHandler
@@ -25,28 +29,28 @@ from fnmesh.platform.cluster.follow import RevisionFollower
 from fnmesh.platform.cluster.process import EXIT_START, listen, refuse, run
 from fnmesh.platform.cluster.settings import AUTOSCALER_PORT, ClusterSettings
 from fnmesh.platform.cluster.stores import ClusterStore
-from fnmesh.platform.http import Handler, Peer, Request, Response
+from fnmesh.platform.http import Handler, Peer, Request, Response, json_error
 from fnmesh.platform.http import serve as serve_http
 from fnmesh.platform.mesh.identity import IdentityRefused, component_identity
 from fnmesh.platform.model.errors import ValidationError
 from fnmesh.platform.runtime.kubernetes.scaler import KubernetesScaler
 from fnmesh.platform.store import StoreError
 from fnmesh.platform.store.kubernetes import KubeClient
-from fnmesh.platform.telemetry.hub import TelemetryHub
-from fnmesh.platform.telemetry.server import StatsHandler
 
 log = logging.getLogger("fnmesh.cluster.autoscaler")
 
 
 class ControlRoutes:
-    """The control listener's handler: a path's own handler, else ``default``."""
+    """The control listener's handler: each path's own handler, else 404."""
 
-    def __init__(self, routes: dict[bytes, Handler], default: Handler) -> None:
+    def __init__(self, routes: dict[bytes, Handler]) -> None:
         self.routes = routes
-        self.default = default
 
     async def __call__(self, request: Request, peer: Peer) -> Response:
-        handler = self.routes.get(request.target.split(b"?", 1)[0], self.default)
+        handler = self.routes.get(request.target.split(b"?", 1)[0])
+        if handler is None:
+            known = ", ".join(path.decode() for path in self.routes)
+            return json_error(404, f"unknown path: the autoscaler serves {known}")
         return await handler(request, peer)
 
 
@@ -68,9 +72,14 @@ async def serve(settings: ClusterSettings, stop: asyncio.Event) -> int:
         if not await me.obtain(stop):
             return 0
         activator = component_identity("activator", settings.trust_domain)
+        hub = component_identity("telemetry", settings.trust_domain)
         handler = ControlRoutes(
-            {DEMAND_PATH: DemandHandler(autoscaler, frozenset({activator}))},
-            StatsHandler(TelemetryHub(load=autoscaler)),
+            {
+                DEMAND_PATH: DemandHandler(autoscaler, frozenset({activator, hub})),
+                BURST_PATH: BurstHandler(
+                    autoscaler.short_of_burst_capacity, frozenset({activator})
+                ),
+            }
         )
         try:
             sock = listen(settings.listen_host, settings.listen_port)

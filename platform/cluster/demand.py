@@ -1,15 +1,18 @@
-"""The activator's demand, carried to the autoscaler across the network.
+"""Load and demand, carried to the autoscaler across the network.
 
-On one machine the activator calls the autoscaler in process (``record`` every second,
-``poke`` when a request arrives at zero). On a cluster ``RemoteDemand`` sends the same
-calls to the autoscaler's control listener (mTLS), and ``DemandHandler`` makes them
-there::
+On one machine the activator and the telemetry hub call the autoscaler in process
+(``record`` every second per reporter, ``poke`` when a request arrives at zero). On a
+cluster ``RemoteDemand`` sends the same calls to the autoscaler's control listener
+(mTLS), and ``DemandHandler`` makes them there::
 
     POST /v1/demand  {"namespace", "revision", "source", "concurrency", "rps"}
     POST /v1/demand  {"namespace", "revision", "poke": true}
+    POST /v1/demand  {"calls": [<either of the above>, ...]}   (at most 1000)
 
-Calls are sent in order by one task; when the autoscaler cannot be reached they are
-dropped (the next second brings fresh ones), and said once per outage.
+Calls are sent in order by one task; those that queued while one was on the wire go
+together in one ``calls`` batch (the hub relays a report per replica per second). When
+the autoscaler cannot be reached they are dropped (the next second brings fresh ones),
+and said once per outage.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from fnmesh.platform.model.names import check_name
 log = logging.getLogger("fnmesh.cluster.demand")
 JSON = [(b"content-type", b"application/json")]
 PATH = b"/v1/demand"
+MAX_BATCH = 1000
 
 
 class Sink(Protocol):
@@ -90,8 +94,10 @@ class RemoteDemand:
 
     async def _send_all(self) -> None:
         while True:
-            call = await self.pending.get()
-            await self.send(call)
+            calls = [await self.pending.get()]
+            while not self.pending.empty() and len(calls) < MAX_BATCH:
+                calls.append(self.pending.get_nowait())
+            await self.send(calls[0] if len(calls) == 1 else {"calls": calls})
 
     async def send(self, call: dict[str, Any]) -> bool:
         """Send one call now; True when the autoscaler took it."""
@@ -160,14 +166,23 @@ class DemandHandler:
         if peer.identity not in self.callers:
             return _reply(403, {"error": f"{peer.identity or 'an anonymous caller'} may not"})
         try:
-            parsed = parse_call(json.loads(request.body))
+            body = json.loads(request.body)
         except ValueError as error:
-            parsed = f"the body is not JSON: {error}"
-        if isinstance(parsed, str):
-            return _reply(400, {"error": parsed})
-        namespace, revision, rest = parsed
-        if rest.get("poke"):
-            self.sink.poke(namespace, revision)
-        else:
-            self.sink.record(namespace, revision, rest["source"], rest["concurrency"], rest["rps"])
+            return _reply(400, {"error": f"the body is not JSON: {error}"})
+        batched = isinstance(body, dict) and "calls" in body
+        batch = body["calls"] if batched else [body]
+        if not isinstance(batch, list) or len(batch) > MAX_BATCH:
+            return _reply(400, {"error": f"calls must be a list of at most {MAX_BATCH} calls"})
+        parsed = [parse_call(call) for call in batch]
+        for i, found in enumerate(parsed):
+            if isinstance(found, str):
+                where = f"calls[{i}]: " if batched else ""
+                return _reply(400, {"error": where + found})
+        for namespace, revision, rest in (p for p in parsed if not isinstance(p, str)):
+            if rest.get("poke"):
+                self.sink.poke(namespace, revision)
+            else:
+                self.sink.record(
+                    namespace, revision, rest["source"], rest["concurrency"], rest["rps"]
+                )
         return _reply(200, {})

@@ -2,9 +2,9 @@
 
 Routes come from the cluster (``RouteSource``: each revision's Service is its endpoint),
 replicas are reached over mTLS with the gateway's component certificate, and a revision
-without a ready replica goes through the activator (``RemoteAdmission``). (On one machine
-the gateway also sends a revision short of burst capacity through the activator, by the
-autoscaler's decision; here that decision lives in another process, so it does not.)
+without a ready replica, or short of burst capacity by the activator's choice (polled
+from it every second, ``burst.BurstFeed``), goes through the activator
+(``RemoteAdmission``).
 
 Start: configuration, the store, the certificate, the routes (first sync), the listener.
 Stop (SIGTERM): the listener drains, then admission, routes, certificate, store.
@@ -17,8 +17,8 @@ import logging
 import os
 import sys
 
-from fnmesh.activator import Refused
 from fnmesh.platform.cluster.admission import RemoteAdmission
+from fnmesh.platform.cluster.burst import BurstFeed
 from fnmesh.platform.cluster.certificates import ComponentIdentity
 from fnmesh.platform.cluster.endpoints import RouteSource
 from fnmesh.platform.cluster.process import EXIT_START, listen, refuse, run
@@ -64,12 +64,15 @@ async def serve(settings: ClusterSettings, stop: asyncio.Event) -> int:
         if not await me.obtain(stop):
             return 0
         tls = me.client.client_context()
+        activator = component_identity("activator", settings.trust_domain)
+        burst = BurstFeed(settings.addresses.activator_url, tls=tls, server_identity=activator)
         admission = RemoteAdmission(
             settings.addresses.activator_url,
             tls=tls,
-            server_identity=component_identity("activator", settings.trust_domain),
+            server_identity=activator,
             routes=routes,
             timeout_of=lambda ns, fn: r.timeout if (r := routes.get(ns, fn)) else 30.0,
+            burst=burst,
         )
         gateway = Gateway(
             routes,
@@ -78,7 +81,6 @@ async def serve(settings: ClusterSettings, stop: asyncio.Event) -> int:
             upstream_timeout=UPSTREAM_TIMEOUT,
             tls=tls,
             admission=admission,
-            refused=Refused,
         )
         routes.start()
         if not await synced(routes, stop):
@@ -90,6 +92,7 @@ async def serve(settings: ClusterSettings, stop: asyncio.Event) -> int:
         except OSError as error:
             return refuse("gateway", error, EXIT_START)
         await gateway.start(settings.listen_host, 0, sock=sock)
+        burst.start()
         log.info("gateway on %s:%d", settings.listen_host, settings.listen_port)
         await stop.wait()
         await gateway.close(DRAIN_TIMEOUT)

@@ -21,7 +21,8 @@ FNMESH_API_URL                        the API's Service (http://)               
 FNMESH_ARTIFACT_URL                   the artifact service (https:// only)          fnmesh-api...
 FNMESH_IDENTITY_URL                   the identity endpoint (https://)              fnmesh-api...
 FNMESH_ACTIVATOR_URL                  the activator's admission listener (https://) fnmesh-activ...
-FNMESH_AUTOSCALER_URL                 the autoscaler's stats listener (https://)    fnmesh-autos...
+FNMESH_AUTOSCALER_URL                 the autoscaler's control listener (https://)  fnmesh-autos...
+FNMESH_TELEMETRY_URL                  the telemetry hub: reports in, reads out      fnmesh-telem...
 FNMESH_LISTEN_HOST / _PORT            where this component listens                  0.0.0.0 / own
 FNMESH_REQUEST_TIMEOUT                seconds one Kubernetes API call may take      10
 ====================================  ============================================  ===============
@@ -29,7 +30,7 @@ FNMESH_REQUEST_TIMEOUT                seconds one Kubernetes API call may take  
 The API reads more (``ApiSettings``): ``FNMESH_IDENTITY_PORT``, ``FNMESH_ARTIFACT_PORT``,
 ``FNMESH_IDENTITY_AUDIENCE``,
 ``FNMESH_DATA_DIR``, ``FNMESH_API_TOKEN``, ``FNMESH_CA_DIR`` and the platform's service
-accounts ``FNMESH_{GATEWAY,ACTIVATOR,AUTOSCALER}_SERVICE_ACCOUNT``.
+accounts ``FNMESH_{GATEWAY,ACTIVATOR,AUTOSCALER,TELEMETRY,OPERATOR}_SERVICE_ACCOUNT``.
 """
 
 from __future__ import annotations
@@ -52,6 +53,7 @@ ARTIFACT_PORT = 8444  # HTTPS: replicas present their identity token there
 GATEWAY_PORT = 8080
 ACTIVATOR_PORT = 8012
 AUTOSCALER_PORT = 8090
+TELEMETRY_PORT = 8091
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,7 @@ class Addresses:
     identity_url: str = f"https://fnmesh-api.fnmesh-system.svc:{IDENTITY_PORT}"
     activator_url: str = f"https://fnmesh-activator.fnmesh-system.svc:{ACTIVATOR_PORT}"
     autoscaler_url: str = f"https://fnmesh-autoscaler.fnmesh-system.svc:{AUTOSCALER_PORT}"
+    telemetry_url: str = f"https://fnmesh-telemetry.fnmesh-system.svc:{TELEMETRY_PORT}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +102,17 @@ class Accounts:
     gateway: str = "fnmesh-gateway"
     activator: str = "fnmesh-activator"
     autoscaler: str = "fnmesh-autoscaler"
+    telemetry: str = "fnmesh-telemetry"
+    operator: str = "fnmesh-operator"
 
     def by_component(self) -> dict[str, str]:
-        return {"gateway": self.gateway, "activator": self.activator, "autoscaler": self.autoscaler}
+        return {
+            "gateway": self.gateway,
+            "activator": self.activator,
+            "autoscaler": self.autoscaler,
+            "telemetry": self.telemetry,
+            "operator": self.operator,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +138,8 @@ class ApiSettings:
             autoscaler=read.name(
                 "AUTOSCALER_SERVICE_ACCOUNT", "fnmesh-autoscaler", "service account"
             ),
+            telemetry=read.name("TELEMETRY_SERVICE_ACCOUNT", "fnmesh-telemetry", "service account"),
+            operator=read.name("OPERATOR_SERVICE_ACCOUNT", "fnmesh-operator", "service account"),
         )
         token = read.text("API_TOKEN", "")
         if len(token) < 16:
@@ -255,6 +268,7 @@ class Reader:
             identity_url=self.url("IDENTITY_URL", defaults.identity_url, ("https",)),
             activator_url=self.url("ACTIVATOR_URL", defaults.activator_url, ("https",)),
             autoscaler_url=self.url("AUTOSCALER_URL", defaults.autoscaler_url, ("https",)),
+            telemetry_url=self.url("TELEMETRY_URL", defaults.telemetry_url, ("https",)),
         )
         return ClusterSettings(
             platform_namespace=namespace,

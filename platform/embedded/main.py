@@ -33,7 +33,7 @@ import uvicorn
 from prometheus_client import CollectorRegistry
 
 import fnmesh.functions
-from fnmesh.activator import Activator, Refused
+from fnmesh.activator import Activator
 from fnmesh.autoscaler.driver import Autoscaler
 from fnmesh.platform.api import ApiDeps, build_app
 from fnmesh.platform.api.auth import Tokens
@@ -179,7 +179,9 @@ class EmbeddedPlatform:
             self.runtime, self.runtime.ready_count, cfg.autoscaler, tasks=self.tasks
         )
         self.telemetry.load = self.autoscaler
-        self.activator = Activator(self.routes, self.autoscaler, cfg.activator, tasks=self.tasks)
+        self.activator = Activator(
+            self.routes, self.autoscaler, cfg.activator, tasks=self.tasks, burst=self.autoscaler
+        )
         self.autoscaler.waiting = self.activator.held  # never give up on a revision with waiters
         self.routes.listen(self.activator.refresh)
         self.mesh.control.destinations = RouteDestinations(self.routes, self.activator)
@@ -199,8 +201,6 @@ class EmbeddedPlatform:
             upstream_timeout=cfg.gateway.upstream_timeout,
             tls=self.mesh.gateway.client_context(),
             admission=self.activator,
-            refused=Refused,
-            through_activator=self._through_activator,
             registry=self.metrics,
             private=PrivateAccess(self.tokens),
             limits=ServerLimits(
@@ -243,11 +243,6 @@ class EmbeddedPlatform:
                 self._api_task.result()
             await asyncio.sleep(0.01)
         self._write_context(token)
-
-    def _through_activator(self, namespace: str, revision: str) -> bool:
-        """Keep the activator in the path while spare capacity is below the burst target."""
-        decision = self.autoscaler.decision(namespace, revision)
-        return decision is not None and decision.excess_burst_capacity < 0
 
     def _forget_replicas(self) -> None:
         """Replicas from an earlier run are gone: clear their addresses before routing."""

@@ -3,7 +3,8 @@
 - the trust anchor and issuer under ``<home>/identity`` (created on the first start),
   one-time bootstrap tokens and the HTTPS identity endpoint replica proxies certify with;
 - the platform's own workload identities: the gateway's (its client certificate on every
-  hop to a replica) and the stats endpoint's (the server certificate proxies check);
+  hop to a replica) and the telemetry hub's (the stats listener's certificate, which
+  proxies check);
 - the mTLS stats listener that proxies report to every second (``telemetry.server``);
 - the policy files replica proxies authorize callers with (``runtime.local.policy``).
 """
@@ -17,7 +18,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from fnmesh.activator import Activator, Refused
+from fnmesh.activator import Activator
+from fnmesh.platform.admission import Refused
 from fnmesh.platform.gateway.table import RouteTable
 from fnmesh.platform.http import HttpServer, serve
 from fnmesh.platform.mesh.identity import (
@@ -82,7 +84,7 @@ class EmbeddedMesh:
             scratch=scratch,
         )
         self.stats = IdentityClient(
-            component_identity("autoscaler"),
+            component_identity("telemetry"),
             trust_anchors_pem=anchors,
             endpoint=local,
             credential="",

@@ -1,8 +1,10 @@
 """The gateway's hot path: resolve, choose a revision, send through the outbound stack.
 
 A revision with no ready replica -- scaled to zero -- or, by its burst capacity, too
-little spare capacity goes through ``admission`` first (the activator): the request
-waits there until capacity exists, then continues here with the current replicas.
+little spare capacity goes through ``admission`` first (the activator, behind the
+``fnmesh.platform.admission`` contract, which makes that choice): the request waits there
+until capacity exists, then continues here with the current replicas; a refusal is
+answered with its own status (503/504) and reason.
 
 A private function is served only to a caller whose bearer token may invoke it
 (``private``: 401/403 otherwise); without ``private`` it is not served at all (404).
@@ -25,11 +27,10 @@ import random
 import socket
 import ssl
 from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
-from typing import Protocol
 
 from prometheus_client import CollectorRegistry
 
+from fnmesh.platform.admission import Admission, Refused
 from fnmesh.platform.gateway.choice import pick_weighted
 from fnmesh.platform.gateway.private import AUTHORIZATION, PrivateAccess
 from fnmesh.platform.gateway.routing import Route, resolve, tag_splits
@@ -41,14 +42,6 @@ JSON = [(b"content-type", b"application/json")]
 # Request ids only need to be unique, not secret: a seeded generator costs no system call.
 _request_ids = random.Random()
 TIMEOUT_GRACE = 1.0  # seconds the gateway waits beyond the function's own timeout
-
-
-class Admission(Protocol):
-    """The activator, as the gateway sees it."""
-
-    def admit(
-        self, namespace: str, function: str, revision: str, concurrency: int
-    ) -> AbstractAsyncContextManager[None]: ...
 
 
 def error(status: int, message: str, **extra: str) -> Response:
@@ -71,8 +64,6 @@ class Gateway:
         registry: CollectorRegistry | None = None,
         roll: Callable[[], float] = random.random,
         admission: Admission | None = None,
-        refused: type[Exception] = Exception,
-        through_activator: Callable[[str, str], bool] = lambda namespace, revision: False,
         private: PrivateAccess | None = None,
         limits: ServerLimits | None = None,
     ) -> None:
@@ -83,9 +74,7 @@ class Gateway:
         self.registry = registry if registry is not None else CollectorRegistry()
         self.outbound = Outbound(tls=tls, registry=self.registry)
         self.roll = roll
-        self.admission = admission
-        self.refused = refused
-        self.through_activator = through_activator
+        self.admission = admission  # None: every request goes straight to replicas
         self.private = private  # None: private functions are not served at all (404)
         self.server: HttpServer | None = None
         self._targets: dict[tuple[str, str], tuple[Routes, Target]] = {}
@@ -151,10 +140,11 @@ class Gateway:
             headers=self._headers(request, peer, route, private),
             body=request.body,
         )
-        if self.admission is not None and (
-            not routes.endpoints.get(revision) or self.through_activator(route.namespace, revision)
+        admission = self.admission
+        if admission is not None and admission.through(
+            route.namespace, revision, len(routes.endpoints.get(revision, ()))
         ):
-            return await self._activate(route, routes, revision, upstream)
+            return await self._activate(admission, route, routes, revision, upstream)
         return await self.outbound.request(self._target(routes, revision), upstream)
 
     def _by_host_tag(self, route: Route) -> tuple[Route, Routes | None]:
@@ -167,21 +157,19 @@ class Gateway:
         return route, None
 
     async def _activate(
-        self, route: Route, routes: Routes, revision: str, upstream: Request
+        self, admission: Admission, route: Route, routes: Routes, revision: str, upstream: Request
     ) -> Response:
-        assert self.admission is not None
         concurrency = routes.concurrency.get(revision, 0)
         try:
-            async with self.admission.admit(route.namespace, route.function, revision, concurrency):
+            async with admission.admit(route.namespace, route.function, revision, concurrency):
                 current = self.table.get(route.namespace, route.function)
                 if current is None or revision not in current.endpoints:
                     # the revision left the split while the request waited: its replicas
                     # serve it during their grace
                     return await self.outbound.request(self._left(routes, revision), upstream)
                 return await self.outbound.request(self._target(current, revision), upstream)
-        except self.refused as refusal:
-            status = int(getattr(refusal, "status", 503))
-            return error(status, str(getattr(refusal, "reason", refusal)), function=route.function)
+        except Refused as refusal:
+            return error(refusal.status, refusal.reason, function=route.function)
 
     def _target(self, routes: Routes, revision: str) -> Target:
         """The outbound destination of ``revision``, made again only when its routes change."""

@@ -1,13 +1,18 @@
-"""Fans each report out: load to the autoscaler, outcomes to the windows, taps to sessions."""
+"""Fans each report out: load to the autoscaler, outcomes to the windows, taps to sessions.
+
+The hub is also the in-process ``TelemetryReader`` (``read_golden``, ``tap``) and, by
+``golden``, the controller's ``Metrics``; ``client`` offers the same over HTTP.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Protocol
 
 from fnmesh.platform.telemetry.report import Report
-from fnmesh.platform.telemetry.tap import TapSessions
+from fnmesh.platform.telemetry.tap import TapFilter, TapSession, TapSessions
 from fnmesh.platform.telemetry.windows import Golden, OutcomeWindow
 
 Key = tuple[str, str]
@@ -62,6 +67,18 @@ class TelemetryHub:
     def golden(self, namespace: str, revision: str, window: float) -> Golden | None:
         found = self._outcomes.get((namespace, revision))
         return found.golden(window, self.clock()) if found else None
+
+    async def read_golden(self, namespace: str, revision: str, window: float) -> Golden | None:
+        return self.golden(namespace, revision, window)
+
+    @contextlib.asynccontextmanager
+    async def tap(self, tap_filter: TapFilter) -> AsyncIterator[TapSession]:
+        """A live tap session for as long as the context lasts."""
+        key, session = self.taps.open(tap_filter)
+        try:
+            yield session
+        finally:
+            self.taps.close(key)
 
     def forget(self, namespace: str, revision: str) -> None:
         self._outcomes.pop((namespace, revision), None)

@@ -8,6 +8,8 @@ platform component. The reply tells the reporter which tap filters are active.
 ``GET /v1/destinations/<namespace>/<function>[?activate=<revision>]`` tells a proxy's
 egress where a function's revisions and replicas are (and, with ``activate``, first
 waits until that revision, scaled to zero, has a ready replica).
+
+``/v1/golden/...`` and ``/v1/taps...`` are the read API (``reads``), when it is served.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from urllib.parse import parse_qs, unquote
 from fnmesh.platform.http import Peer, Request, Response
 from fnmesh.platform.mesh.identity.names import SYSTEM_NAMESPACE, parse_identity
 from fnmesh.platform.telemetry.hub import TelemetryHub
+from fnmesh.platform.telemetry.reads import ReadHandler
 from fnmesh.platform.telemetry.report import ReportError, parse_report
 
 log = logging.getLogger("fnmesh.telemetry")
@@ -38,22 +41,29 @@ class Destinations(Protocol):
 
 
 class StatsHandler:
-    def __init__(self, hub: TelemetryHub, destinations: Destinations | None = None) -> None:
+    def __init__(
+        self,
+        hub: TelemetryHub,
+        destinations: Destinations | None = None,
+        reads: ReadHandler | None = None,
+    ) -> None:
         self.hub = hub
         self.destinations = destinations
+        self.reads = reads
 
     async def __call__(self, request: Request, peer: Peer) -> Response:
         path, _, query = request.target.partition(b"?")
         if path.startswith(DESTINATIONS) and self.destinations is not None:
             return await self._destination(path, query, peer)
+        if self.reads is not None and self.reads.serves(path):
+            return await self.reads(request, peer)
         if path != b"/v1/stats":
-            return _reply(
-                404,
-                {
-                    "error": "unknown path: POST /v1/stats or GET "
-                    "/v1/destinations/<namespace>/<function>"
-                },
-            )
+            known = ["POST /v1/stats"]
+            if self.destinations is not None:
+                known.append("GET /v1/destinations/<namespace>/<function>")
+            if self.reads is not None:
+                known += ["GET /v1/golden/<namespace>/<revision>", "/v1/taps"]
+            return _reply(404, {"error": f"unknown path: {', '.join(known)}"})
         if request.method != "POST":
             return _reply(405, {"error": "use POST"})
         if not peer.identity:

@@ -45,6 +45,17 @@ class TapSession:
         except asyncio.QueueFull:
             self.dropped += 1
 
+    async def next(self, timeout: float, limit: int = 500) -> list[dict[str, Any]]:
+        """The events that arrived, at most ``limit``; waits up to ``timeout`` seconds for
+        the first (an empty list when none came)."""
+        try:
+            events = [await asyncio.wait_for(self.queue.get(), timeout)]
+        except TimeoutError:
+            return []
+        while len(events) < limit and not self.queue.empty():
+            events.append(self.queue.get_nowait())
+        return events
+
 
 class TapSessions:
     def __init__(self) -> None:

@@ -28,6 +28,7 @@ from fnmesh.platform.model import Function
 from fnmesh.platform.model.resource_policy import ResourcePolicy
 from fnmesh.platform.store import SqliteStore
 from fnmesh.platform.supervise import TaskBoard
+from fnmesh.platform.telemetry.reader import TelemetryReader
 
 NS = "/apis/fnmesh.dev/v1alpha1/namespaces/default"
 
@@ -82,6 +83,7 @@ async def running_api(
     controller: bool = True,
     clock: Callable[[], float] = time.time,
     resources: ResourcePolicy | None = None,
+    telemetry: TelemetryReader | None = None,
 ) -> AsyncIterator[Api]:
     """The API on a real store; ``clock`` is the wall clock tokens expire by."""
     store = SqliteStore(home / "state.db")
@@ -100,6 +102,7 @@ async def running_api(
             max_bundle_bytes=limits.max_bundle_bytes,
             resources=resources,
             tasks=tasks,
+            telemetry=telemetry,
         )
     )
     sock = socket.socket()

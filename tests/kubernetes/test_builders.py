@@ -159,10 +159,10 @@ DEPLOYMENT_CASES: list[tuple[str, dict[str, Any], dict[str, Any], Any]] = [
         {"policy": {"public": False, "allow": []}},
     ),
     (
-        "load reports go to the autoscaler over mTLS",
+        "reports go to the telemetry hub over mTLS",
         {},
-        {"autoscaler_url": "http://fnmesh-autoscaler.platform.svc:8090"},
-        {"stats_url": "https://fnmesh-autoscaler.platform.svc:8090/v1/stats"},
+        {"telemetry_url": "http://fnmesh-telemetry.platform.svc:8091"},
+        {"stats_url": "https://fnmesh-telemetry.platform.svc:8091/v1/stats"},
     ),
     (
         "fnmesh mesh: the proxy terminates mTLS, no injection",
@@ -611,7 +611,7 @@ def resolved_env(item: dict[str, Any], pod_name: str) -> dict[str, str]:
         {
             "trust_anchors": ANCHOR,
             "identity_url": "https://api.platform.svc:9443",
-            "autoscaler_url": "https://scaler.platform.svc:9090",
+            "telemetry_url": "https://hub.platform.svc:9091",
         },
     ],
     ids=["defaults", "trust-domain", "linkerd", "addresses"],

@@ -35,7 +35,7 @@ CHART = ROOT / "charts" / "fnmesh"
 HELM = ROOT / ".tools" / "helm"
 NAMESPACE = "fnmesh-system"
 LINKERD = str(CHART / "values-linkerd.yaml")
-COMPONENTS = ("api", "gateway", "activator", "autoscaler", "operator")
+COMPONENTS = ("api", "gateway", "activator", "autoscaler", "operator")  # with RBAC roles
 
 pytestmark = pytest.mark.skipif(
     not os.access(HELM, os.X_OK),
@@ -131,7 +131,7 @@ def test_every_rendered_object_is_valid(variant: str, validate: Validate) -> Non
 
 def test_the_chart_installs_every_component() -> None:
     objects = render()
-    for component in COMPONENTS:
+    for component in (*COMPONENTS, "telemetry"):
         assert f"fnmesh-{component}" in kinds(objects, "Deployment"), component
         assert f"fnmesh-{component}" in kinds(objects, "ServiceAccount"), component
     assert set(kinds(objects, "Service")) == {
@@ -139,6 +139,7 @@ def test_the_chart_installs_every_component() -> None:
         "fnmesh-gateway",
         "fnmesh-activator",
         "fnmesh-autoscaler",
+        "fnmesh-telemetry",
     }
     assert set(kinds(objects, "CustomResourceDefinition")) == {
         "functions.fnmesh.dev",
@@ -157,7 +158,7 @@ def test_the_chart_installs_every_component() -> None:
         "-m",
         "fnmesh.platform.runtime.kubernetes.operator",
     ]
-    for component in ("api", "gateway", "activator", "autoscaler"):
+    for component in ("api", "gateway", "activator", "autoscaler", "telemetry"):
         module = f"fnmesh.platform.cluster.{component}"
         assert commands[f"fnmesh-{component}"] == ["python", "-m", module]
 
@@ -207,7 +208,7 @@ def test_the_operator_config_points_at_the_rendered_services() -> None:
     assert config.platform_namespace == NAMESPACE
     assert config.mesh == "fnmesh"
     services = kinds(objects, "Service")
-    for url in (config.api_url, config.artifact_url, config.identity_url, config.autoscaler_url):
+    for url in (config.api_url, config.artifact_url, config.identity_url, config.telemetry_url):
         match = re.fullmatch(r"https?://([^.]+)\.([^.]+)\.svc:(\d+)", url)
         assert match, url
         service = services[match.group(1)]
@@ -325,6 +326,43 @@ def test_each_component_gets_exactly_what_it_needs(component: str) -> None:
         assert namespace == (NAMESPACE if role in kinds(objects, "Role") else None)
         granted |= role_permissions(roles[role])
     assert granted == EXPECTED[component]
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_the_telemetry_hub_gets_no_access_to_the_kubernetes_api(variant: str) -> None:
+    objects = render(*VARIANTS[variant])
+    assert bound_roles(objects, "fnmesh-telemetry") == []
+    account = kinds(objects, "ServiceAccount")["fnmesh-telemetry"]
+    assert account["automountServiceAccountToken"] is False
+    pod = deployment(objects, "telemetry")["spec"]["template"]["spec"]
+    assert pod["automountServiceAccountToken"] is False
+    assert {v["name"] for v in pod["volumes"]} == {"tmp", "identity-token"}
+    for component in ("api", "gateway", "activator", "autoscaler", "operator"):
+        assert deployment(objects, component)["spec"]["template"]["spec"][
+            "automountServiceAccountToken"
+        ], component
+
+
+def test_every_component_reaches_the_telemetry_hub() -> None:
+    objects = render()
+    operator = deployment(objects, "operator")["spec"]["template"]["spec"]
+    (source,) = {v["name"]: v for v in operator["volumes"]}["identity-token"]["projected"][
+        "sources"
+    ]
+    assert source["serviceAccountToken"]["audience"] == "identity.fnmesh.dev"  # its certificate
+    (port,) = kinds(objects, "Service")["fnmesh-telemetry"]["spec"]["ports"]
+    url = f"https://fnmesh-telemetry.{NAMESPACE}.svc:{port['port']}"
+    for name in kinds(objects, "Deployment"):
+        assert env_of(kinds(objects, "Deployment")[name])["FNMESH_TELEMETRY_URL"] == url, name
+    config = ClusterConfig.from_env(
+        {k: v for k, v in env_of(deployment(objects, "operator")).items() if v != "<from>"}
+    )
+    assert config.telemetry_url == url  # where the operator points replica proxies
+    api = ApiSettings.from_env(kubelet_env(deployment(objects, "api")))
+    assert (api.accounts.telemetry, api.accounts.operator) == (
+        "fnmesh-telemetry",
+        "fnmesh-operator",
+    )
 
 
 def test_rbac_bound_per_namespace_when_namespaces_are_listed() -> None:
@@ -488,7 +526,7 @@ def test_docs_name_real_values_and_files() -> None:
 
 # -- the entry points and what the chart gives them --------------------------------------
 
-PORTS = {"api": 8081, "gateway": 8080, "activator": 8012, "autoscaler": 8090}
+PORTS = {"api": 8081, "gateway": 8080, "activator": 8012, "autoscaler": 8090, "telemetry": 8091}
 ANCHOR_PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
 
 

@@ -46,7 +46,7 @@ def test_variables_override_defaults() -> None:
     assert config.inbound_tls is False
     assert config.split_api_version == "split.smi-spec.io/v1alpha2"
     assert config.run_as_user == 1001
-    assert config.autoscaler_url == ClusterConfig().autoscaler_url
+    assert config.telemetry_url == ClusterConfig().telemetry_url
 
 
 def test_every_bad_variable_is_named() -> None:

@@ -1,11 +1,11 @@
-"""The chart's four entry points as real processes against an in-memory Kubernetes API.
+"""The chart's entry points as real processes against an in-memory Kubernetes API.
 
-The API serves the identity endpoint; the gateway, the activator and the autoscaler get
-their certificates from it with their (reviewed) projected tokens, then a request for a
-function scaled to zero goes gateway -> activator (mTLS) -> autoscaler (mTLS), and the
-autoscaler scales the revision's Deployment in the cluster. Once the cluster reports a
-ready replica the request is let through to the revision's Service. SIGTERM stops every
-process cleanly.
+The API serves the identity endpoint; the gateway, the activator, the autoscaler and the
+telemetry hub get their certificates from it with their (reviewed) projected tokens,
+then a request for a function scaled to zero goes gateway -> activator (mTLS) ->
+autoscaler (mTLS), and the autoscaler scales the revision's Deployment in the cluster.
+Once the cluster reports a ready replica the request is let through to the revision's
+Service. SIGTERM stops every process cleanly.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ REVIEWS = "/apis/authentication.k8s.io/v1/tokenreviews"
 AUDIENCE = "identity.fnmesh.dev"
 GROUP = "/apis/fnmesh.dev/v1alpha1/namespaces/default"
 MERGE = {"Content-Type": "application/merge-patch+json"}
-COMPONENTS = ("autoscaler", "activator", "gateway")
+COMPONENTS = ("autoscaler", "activator", "gateway", "telemetry")
 
 
 def answer(request: kmock.Request) -> dict[str, Any]:
@@ -81,7 +81,9 @@ class Processes:
     def __init__(self, tmp_path: Path, cluster: ApiThread) -> None:
         self.tmp = tmp_path
         self.ports = {name: free_port() for name in ("api", "identity", *COMPONENTS)}
-        authority = CertificateAuthority.create(datetime.datetime.now(datetime.UTC))
+        self.authority = authority = CertificateAuthority.create(
+            datetime.datetime.now(datetime.UTC)
+        )
         ca = tmp_path / "ca"
         ca.mkdir()
         (ca / "ca.crt").write_text(authority.anchor.pem)
@@ -95,6 +97,7 @@ class Processes:
             "FNMESH_IDENTITY_URL": f"https://127.0.0.1:{self.ports['identity']}",
             "FNMESH_ACTIVATOR_URL": f"https://127.0.0.1:{self.ports['activator']}",
             "FNMESH_AUTOSCALER_URL": f"https://127.0.0.1:{self.ports['autoscaler']}",
+            "FNMESH_TELEMETRY_URL": f"https://127.0.0.1:{self.ports['telemetry']}",
             "FNMESH_CA_DIR": str(ca),
             "FNMESH_DATA_DIR": str(tmp_path / "data"),
             "FNMESH_API_TOKEN": "the-admin-token-of-the-chart",

@@ -86,6 +86,8 @@ def test_the_api_needs_its_token_but_not_the_anchors() -> None:
         "gateway": "fnmesh-gateway",
         "activator": "fnmesh-activator",
         "autoscaler": "scaler",
+        "telemetry": "fnmesh-telemetry",
+        "operator": "fnmesh-operator",
     }
     assert (settings.data_dir, settings.cluster.listen_port) == (Path("/data"), 8081)
     with pytest.raises(ValidationError, match="FNMESH_DATA_DIR: must be an absolute path"):

@@ -49,6 +49,7 @@ STRANGER = identity_name("stranger", "default")
 GATEWAY = component_identity("gateway")
 ACTIVATOR = component_identity("activator")
 AUTOSCALER = component_identity("autoscaler")
+TELEMETRY = component_identity("telemetry")  # the stats listener: the telemetry hub
 
 
 def real_now() -> datetime:
@@ -179,7 +180,7 @@ def make_config(
         ),
         labels=Labels("default", "hello", "hello-00001", "hello-00001-abc"),
         limits=LimitsConfig(concurrency, depth, request_timeout, drain_timeout, 1024 * 1024),
-        stats=StatsConfig(stats_url, stats_interval, AUTOSCALER),
+        stats=StatsConfig(stats_url, stats_interval, TELEMETRY),
         policy=PolicyConfig(policy_file, GATEWAY, ACTIVATOR),
         tap=TapConfig(rate=100.0, buffer=1000),
     )

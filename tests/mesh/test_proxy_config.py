@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from proxykit import ACTIVATOR, AUTOSCALER, GATEWAY, HELLO, Mesh
+from proxykit import ACTIVATOR, GATEWAY, HELLO, TELEMETRY, Mesh
 
 from fnmesh.platform.mesh.proxy.config import Address, ProxyConfig
 from fnmesh.platform.model.errors import ValidationError
@@ -40,7 +40,7 @@ def test_defaults_fill_everything_optional(tmp_path: Path) -> None:
     assert (config.limits.concurrency, config.limits.queue_depth) == (0, 1000)
     assert (config.limits.request_timeout, config.limits.drain_timeout) == (30.0, 30.0)
     assert (config.stats.url, config.stats.interval) == ("", 1.0)
-    assert config.stats.server_identity == AUTOSCALER
+    assert config.stats.server_identity == TELEMETRY
     assert config.policy.public_callers == frozenset({GATEWAY, ACTIVATOR})
     assert (config.tap.rate, config.tap.buffer) == (100.0, 1000)
     assert config.labels.replica  # the host name

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 from proxykit import (
-    AUTOSCALER,
     CALLER,
     GATEWAY,
     HELLO,
     KNOWN_LINT,
     STRANGER,
+    TELEMETRY,
     Mesh,
     StaticIdentity,
     Upstream,
@@ -238,7 +238,7 @@ async def test_stats_reports_and_tap_events_reach_the_platform(
 ) -> None:
     mesh = Mesh()
     endpoint = StatsEndpoint(reports=[])
-    endpoint.server = await serve(endpoint.handle, "127.0.0.1", 0, ssl=mesh.server(AUTOSCALER))
+    endpoint.server = await serve(endpoint.handle, "127.0.0.1", 0, ssl=mesh.server(TELEMETRY))
     upstream = await Upstream().start()
     policy = tmp_path / "policy.json"
     write_policy(policy, public=True)

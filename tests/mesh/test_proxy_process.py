@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from proxykit import (
-    AUTOSCALER,
     CALLER,
     HELLO,
+    TELEMETRY,
     Upstream,
     call,
     real_now,
@@ -110,7 +110,7 @@ async def platform(tmp_path: Path) -> AsyncIterator[Platform]:
     await identity.start()
     upstream = await Upstream().start()
     stats = StatsEndpoint()
-    stats_context = server_context(authority.trust_anchors_pem, _issue(authority, AUTOSCALER))
+    stats_context = server_context(authority.trust_anchors_pem, _issue(authority, TELEMETRY))
     stats.server = await serve(stats.handle, "127.0.0.1", 0, ssl=stats_context)
     anchors = tmp_path / "anchors.pem"
     anchors.write_text(authority.trust_anchors_pem)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from proxykit import AUTOSCALER, CALLER, GATEWAY, HELLO, Mesh, StaticIdentity, wait_until
+from proxykit import CALLER, GATEWAY, HELLO, TELEMETRY, Mesh, StaticIdentity, wait_until
 
 from fnmesh.platform.http import ConnectionPool, HttpServer, Peer, Request, Response, serve
 from fnmesh.platform.mesh.metrics.responses import ResponseMetrics, ResponseTotals
@@ -105,7 +105,7 @@ class Reporting:
     tap: TapRecorder
     pool: ConnectionPool
 
-    def reporter(self, server_identity: str = AUTOSCALER) -> StatsReporter:
+    def reporter(self, server_identity: str = TELEMETRY) -> StatsReporter:
         return StatsReporter(
             target=StatsTarget.parse(self.endpoint.url),
             server_identity=server_identity,
@@ -130,7 +130,7 @@ async def _start(mesh: Mesh, identity: str) -> StatsEndpoint:
 @pytest.fixture
 async def reporting() -> AsyncIterator[Reporting]:
     mesh = Mesh()
-    endpoint = await _start(mesh, AUTOSCALER)
+    endpoint = await _start(mesh, TELEMETRY)
     clock = FakeClock()
     responses = ResponseMetrics(
         direction="inbound", peer_label="client_id", tls=True, labels={"namespace": "default"}

@@ -75,6 +75,10 @@ app.kubernetes.io/part-of: fnmesh
 {{- printf "https://%s.%s.svc:%d" (include "fnmesh.component" (dict "root" . "component" "autoscaler")) .Release.Namespace (int .Values.autoscaler.port) }}
 {{- end }}
 
+{{- define "fnmesh.telemetryURL" -}}
+{{- printf "https://%s.%s.svc:%d" (include "fnmesh.component" (dict "root" . "component" "telemetry")) .Release.Namespace (int .Values.telemetry.port) }}
+{{- end }}
+
 {{/* The Secret holding the mesh's certificate authority (see identity.yaml). */}}
 {{- define "fnmesh.identitySecret" -}}
 {{- .Values.identity.existingSecret | default (printf "%s-identity" (include "fnmesh.fullname" .)) }}
@@ -132,6 +136,8 @@ app.kubernetes.io/part-of: fnmesh
   value: {{ include "fnmesh.activatorURL" . | quote }}
 - name: FNMESH_AUTOSCALER_URL
   value: {{ include "fnmesh.autoscalerURL" . | quote }}
+- name: FNMESH_TELEMETRY_URL
+  value: {{ include "fnmesh.telemetryURL" . | quote }}
 - name: FNMESH_TRUST_ANCHORS
   valueFrom:
     secretKeyRef:
@@ -169,6 +175,7 @@ A platform component's Deployment. Call with a dict:
   probes     readinessProbe/livenessProbe, as YAML (a mapping), or ""
   strategy   the Deployment strategy type: RollingUpdate or Recreate
   replicas   how many replicas
+  automountToken  false for a component that never calls the Kubernetes API (default true)
 */}}
 {{- define "fnmesh.deployment" -}}
 {{- $root := .root -}}
@@ -203,7 +210,7 @@ spec:
       {{- end }}
     spec:
       serviceAccountName: {{ include "fnmesh.component" $ctx }}
-      automountServiceAccountToken: true
+      automountServiceAccountToken: {{ ne (toString .automountToken) "false" }}
       enableServiceLinks: false
       {{- with $root.Values.imagePullSecrets }}
       imagePullSecrets:

@@ -4,8 +4,8 @@ An identity is a DNS-like name derived from a service account:
 ``<serviceaccount>.<namespace>.serviceaccount.identity.<trust domain>``, e.g.
 ``hello.default.serviceaccount.identity.fnmesh.local``. It is the only name in a workload
 certificate (its SAN DNS entry), and what peers pass as ``server_hostname`` to check who
-they talk to. Platform components (gateway, activator, autoscaler, api, identity) are
-service accounts of the ``fnmesh-system`` namespace.
+they talk to. Platform components (gateway, activator, autoscaler, telemetry, operator,
+api, identity) are service accounts of the ``fnmesh-system`` namespace.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from fnmesh.platform.model.names import check_name
 
 TRUST_DOMAIN = "fnmesh.local"
 SYSTEM_NAMESPACE = "fnmesh-system"
-COMPONENTS = ("gateway", "activator", "autoscaler", "api", "identity")
+COMPONENTS = ("gateway", "activator", "autoscaler", "telemetry", "operator", "api", "identity")
 _MIDDLE = "serviceaccount.identity"
 _LABEL_LIMIT = 63
 _NAME_LIMIT = 253

@@ -203,7 +203,7 @@ class ProxyConfig:
             url=read.url("STATS_URL", required=False),
             interval=read.duration("STATS_INTERVAL", 1.0),
             server_identity=read.identity(
-                "STATS_IDENTITY", component_identity("autoscaler", domain), domain
+                "STATS_IDENTITY", component_identity("telemetry", domain), domain
             ),
         )
         policy = PolicyConfig(

@@ -22,8 +22,8 @@ A replica pod runs three containers:
 - ``fnmesh-proxy``: the replica proxy (``python -m fnmesh.platform.mesh.proxy``) taking
   inbound mTLS on 4143 and serving ``/ready``, ``/live`` and metrics on 4191; it gets its
   certificate from the identity endpoint with the projected token (audience
-  ``identity.fnmesh.dev``), reports load to the autoscaler's stats listener (always mTLS,
-  so ``autoscaler_url`` is reached over https) and is configured by the ``FNMESH_PROXY_*``
+  ``identity.fnmesh.dev``), reports every second to the telemetry hub (always mTLS,
+  so ``telemetry_url`` is reached over https) and is configured by the ``FNMESH_PROXY_*``
   variables of ``mesh.proxy.config``.
 
 A revision's secrets are the Secrets of the same names (made by ``fn secret``): each is
@@ -186,8 +186,8 @@ def policy_document(revision: Revision) -> str:
 
 
 def stats_url(cfg: ClusterConfig) -> str:
-    """Where replica proxies report: the autoscaler's stats listener, over mTLS."""
-    return "https://" + cfg.autoscaler_url.split("://", 1)[-1] + STATS_PATH
+    """Where replica proxies report: the telemetry hub, over mTLS."""
+    return "https://" + cfg.telemetry_url.split("://", 1)[-1] + STATS_PATH
 
 
 def _security_context() -> dict[str, Any]:

@@ -45,7 +45,7 @@ class ClusterConfig:
     api_url: str = "http://fnmesh-api.fnmesh-system.svc:8081"
     artifact_url: str = "https://fnmesh-api.fnmesh-system.svc:8444"  # https only: tokens
     identity_url: str = "https://fnmesh-api.fnmesh-system.svc:8443"
-    autoscaler_url: str = "http://fnmesh-autoscaler.fnmesh-system.svc:8090"
+    telemetry_url: str = "https://fnmesh-telemetry.fnmesh-system.svc:8091"  # proxies report
     trust_domain: str = "fnmesh.local"
     trust_anchors: str = ""  # PEM the proxies verify the identity endpoint with; "" = unset
     mesh: Mesh = "fnmesh"  # "linkerd": Linkerd injects its proxy and enforces the splits
@@ -107,7 +107,7 @@ class ClusterConfig:
         why = check_name(self.platform_namespace, what="namespace", limit=MAX_NAMESPACE_NAME)
         if why:
             found.append(("platform_namespace", why))
-        for field in ("api_url", "artifact_url", "identity_url", "autoscaler_url"):
+        for field in ("api_url", "artifact_url", "identity_url", "telemetry_url"):
             value = getattr(self, field)
             if not value.startswith(("http://", "https://")) or value.endswith("/"):
                 found.append(
