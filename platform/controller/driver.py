@@ -42,7 +42,7 @@ from typing import Any, Protocol, TypeVar
 
 from fnmesh.platform.controller.collect import DEFAULT_KEEP
 from fnmesh.platform.controller.plan import Plan, plan
-from fnmesh.platform.controller.rollout import PROGRESSING, Sample
+from fnmesh.platform.controller.rollout import Sample, is_due
 from fnmesh.platform.model import Function, Revision, TrafficTarget
 from fnmesh.platform.model.resources import API_VERSION, LABEL_FUNCTION, RolloutStatus
 from fnmesh.platform.model.traffic import make_traffic_split, weights_of
@@ -98,6 +98,7 @@ class _Read:
     deleting: bool
     revisions: list[Revision]
     samples: dict[str, Sample]
+    clock: float
 
 
 class Controller:
@@ -229,7 +230,7 @@ class Controller:
                 return
             if read.deleting:
                 return  # deleted in the foreground: nothing of it is made again
-            wait = await self._apply(read.function, read.revisions, read.samples)
+            wait = await self._apply(read.function, read)
         self._requeue(key, wait)
 
     def _read(self, namespace: str, name: str) -> _Read:
@@ -237,26 +238,26 @@ class Controller:
             Revision.from_dict(o)
             for o in self.store.list("Revision", namespace, {LABEL_FUNCTION: name})[0]
         ]
+        clock = self.clock()
         try:
             raw = self.store.get("Function", namespace, name)
         except NotFound:
-            return _Read(None, False, revisions, {})
+            return _Read(None, False, revisions, {}, clock)
         function = Function.from_dict(raw)
         deleting = bool(raw["metadata"].get("deletionTimestamp"))
-        return _Read(function, deleting, revisions, self._samples(function))
+        return _Read(function, deleting, revisions, self._samples(function, clock), clock)
 
-    async def _apply(
-        self, function: Function, revisions: list[Revision], samples: dict[str, Sample]
-    ) -> float | None:
+    async def _apply(self, function: Function, read: _Read) -> float | None:
         """Write what ``plan`` decided; the seconds until the function wants another look."""
+        revisions = read.revisions
         namespace = function.namespace
         decided = plan(
             function,
             revisions,
             url=self.url_for(namespace, function.name),
             now=self.now(),
-            clock=self.clock(),
-            samples=samples,
+            clock=read.clock,
+            samples=read.samples,
             keep=self.keep_revisions,
         )
         by_name = {r.name: r for r in revisions}
@@ -304,10 +305,12 @@ class Controller:
             _log_rollout(function, decided.status.rollout)
         return created
 
-    def _samples(self, function: Function) -> dict[str, Sample]:
-        """The canary's metrics over the last interval, while its rollout progresses."""
+    def _samples(self, function: Function, clock: float) -> dict[str, Sample]:
+        """The canary's metrics over the last interval, when its rollout's check is due."""
         state = function.status.rollout
-        if self.metrics is None or state is None or state.phase != PROGRESSING:
+        if self.metrics is None or state is None:
+            return {}
+        if not is_due(function.spec.rollout, state, clock):
             return {}
         window = function.spec.rollout.interval
         found = self.metrics.golden(function.namespace, state.canary, window)
