@@ -36,7 +36,7 @@ import contextlib
 import datetime
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -141,15 +141,25 @@ class Controller:
         self._timers: dict[Key, asyncio.TimerHandle] = {}
         self._failing: set[Key] = set()
 
-    def start(self, *, follow: bool = True, resync: float | None = None) -> None:
+    def start(
+        self,
+        *,
+        follow: bool = True,
+        resync: float | None = None,
+        namespaces: Sequence[str] = (),
+    ) -> None:
         """Start the worker; ``follow`` the store's change feed (else someone else calls
-        ``enqueue`` or ``reconcile``); every ``resync`` seconds, queue every function."""
+        ``enqueue`` or ``reconcile``); every ``resync`` seconds, queue every function (of
+        ``namespaces`` when given: a cluster may let the operator list only those)."""
         self._worker = self.tasks.start("controller worker", self._work)
         self._tasks = [self._worker]
         if follow:
             self._tasks.append(self.tasks.start("controller watch", self._follow))
         if resync is not None:
-            self._tasks.append(self.tasks.start("controller resync", lambda: self._resync(resync)))
+            every, scope = resync, tuple(namespaces) or (None,)
+            self._tasks.append(
+                self.tasks.start("controller resync", lambda: self._resync(every, scope))
+            )
 
     async def close(self) -> None:
         for timer in self._timers.values():
@@ -180,13 +190,14 @@ class Controller:
             except Expired:
                 continue
 
-    async def _resync(self, every: float) -> None:
+    async def _resync(self, every: float, namespaces: tuple[str | None, ...]) -> None:
         """Queue every function now and then: a missed event costs one period at most."""
         while True:
             await asyncio.sleep(every)
-            functions, _ = await self._io(self.store.list, "Function")
-            for item in functions:
-                self.enqueue((item["metadata"]["namespace"], item["metadata"]["name"]))
+            for namespace in namespaces:
+                functions, _ = await self._io(self.store.list, "Function", namespace)
+                for item in functions:
+                    self.enqueue((item["metadata"]["namespace"], item["metadata"]["name"]))
 
     async def _work(self) -> None:
         while True:

@@ -112,7 +112,11 @@ class Operator:
         self.controller.enqueue((namespace, name))
 
     async def start(self) -> None:
-        self.controller.start(follow=False, resync=self.config.resync_interval)
+        self.controller.start(
+            follow=False,
+            resync=self.config.resync_interval,
+            namespaces=self.config.watch_namespaces,
+        )
 
     async def stop(self) -> None:
         await self.controller.close()
