@@ -271,12 +271,12 @@ class Controller:
             samples=read.samples,
             keep=self.keep_revisions,
         )
+        if self.exposure is not None:  # first: a revision's replicas run as its account
+            await self.exposure.expose(function)
         by_name = {r.name: r for r in revisions}
         created = await self._io(self._write, function, decided)
         if created is not None:
             by_name[created.name] = created
-        if self.exposure is not None:
-            await self.exposure.expose(function)
         for revision in decided.active:
             self._retiring.pop((namespace, revision), None)
             if self.sizer is not None:

@@ -51,7 +51,8 @@ def cluster() -> Iterator[ApiThread]:
 
 @pytest.fixture
 def operator(cluster: ApiThread) -> Iterator[RunningOperator]:
-    with RunningOperator(cluster) as running:
+    # a retired revision keeps its replicas a moment, not the default 5 s
+    with RunningOperator(cluster, OperatorConfig(retire_grace=0.2)) as running:
         yield running
 
 
@@ -149,7 +150,13 @@ def test_an_update_stamps_a_new_revision_and_moves_the_traffic(
     assert get(cluster, "TrafficSplit", "hello")["spec"]["backends"] == old  # until it is ready
     report_ready(cluster, "hello-00002")
     until(cluster, "TrafficSplit", "hello", lambda s: s["spec"]["backends"] == new)
-    fn = get(cluster, "Function", "hello")
+    # the split is written first, the status right after it
+    fn = until(
+        cluster,
+        "Function",
+        "hello",
+        lambda f: f["status"].get("latestReadyRevision") != "hello-00001",
+    )
     assert fn["status"]["observedGeneration"] == 2
     assert fn["status"]["latestReadyRevision"] == "hello-00002"
     until(cluster, "Deployment", "hello-00001", lambda d: d["spec"]["replicas"] == 0)
