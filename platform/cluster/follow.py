@@ -1,23 +1,23 @@
 """Which revisions the autoscaler sizes on a cluster, and their ready replicas.
 
 On one machine the controller tells the autoscaler which revisions to track. On a
-cluster the operator is the controller, in another process, so the autoscaler follows
-Functions and Revisions itself: a function's active revisions -- by the controller's own
-``plan``: those carrying traffic and the newest -- are tracked; the rest are untracked
-(the operator scales them to zero). A revision's ready replicas are the
-``status.readyReplicas`` the operator writes from its Deployment.
+cluster the controller runs in the operator, another process, so the autoscaler follows
+Functions and Revisions itself and reads what the controller decided off the status it
+wrote (``controller.plan.active_revisions``, the rule ``plan`` itself uses: revisions
+carrying traffic or a tag, and the newest unless rolled back). Nothing is decided here:
+the rest are untracked (the controller scales them to zero after its retire grace). A
+revision's ready replicas are the ``status.readyReplicas`` the operator writes from its
+Deployment.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
 import logging
-from collections.abc import Callable
 from typing import Any, Protocol
 
-from fnmesh.platform.controller.plan import plan
+from fnmesh.platform.controller.plan import active_revisions
 from fnmesh.platform.model import Function, Revision
 from fnmesh.platform.model.errors import ValidationError
 from fnmesh.platform.model.resources import LABEL_FUNCTION
@@ -35,20 +35,6 @@ class Sizer(Protocol):
     async def untrack(self, namespace: str, name: str) -> None: ...
 
 
-def _utc_now() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def active_revisions(function: Function, revisions: list[Revision], now: str) -> set[str] | None:
-    """The revisions of ``function`` that should be sized (pure); None while the function
-    waits for the operator to stamp its next revision (until then, nothing changes)."""
-    decided = plan(function, revisions, url=None, now=now)
-    if decided.create is not None:
-        return None
-    names = {r.name for r in revisions}
-    return {name for name in decided.active if name in names}
-
-
 def ready_replicas(revision: Obj) -> int:
     ready = (revision.get("status") or {}).get("readyReplicas")
     return ready if isinstance(ready, int) and not isinstance(ready, bool) and ready > 0 else 0
@@ -57,9 +43,8 @@ def ready_replicas(revision: Obj) -> int:
 class RevisionFollower:
     """Follows the store; tells ``sizer`` what to track (see the module's docstring)."""
 
-    def __init__(self, store: Store, *, now: Callable[[], str] = _utc_now) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
-        self.now = now
         self.functions: dict[Key, Obj] = {}
         self.revisions: dict[Key, Obj] = {}
         self.tracked: set[Key] = set()
@@ -135,11 +120,8 @@ class RevisionFollower:
             for key, body in owned.items():
                 revisions[key[1]] = Revision.from_dict(body)
             if raw is not None:
-                function = Function.from_dict(raw)
-                found = active_revisions(function, list(revisions.values()), self.now())
-                if found is None:
-                    return
-                active = found
+                status = Function.from_dict(raw).status
+                active = set(active_revisions(status, list(revisions.values())))
         except (ValidationError, ValueError, KeyError) as error:
             log.warning("function %s/%s cannot be sized: %s", namespace, name, error)
             return

@@ -112,17 +112,8 @@ def plan(
     traffic = decided.traffic
     latest_ready = next((r.name for r in reversed(releases) if is_ready(r)), None)
 
-    weights = weights_of(traffic)
-    tagged = [t.revision for t in traffic if t.tag]
-    active = list(dict.fromkeys([*weights, *tagged]))
-    held_back = (
-        decided.rollout is not None
-        and decided.rollout.phase == ROLLED_BACK
-        and latest is not None
-        and decided.rollout.canary == latest.name
-    )
-    if latest is not None and latest.name not in active and not held_back:
-        active.append(latest.name)
+    held_back = _held_back(decided.rollout, latest)
+    active = _active(traffic, latest, held_back)
     protected = {*active, *(n for n in _named(decided.rollout)), *([latest.name] if latest else [])}
     delete = collect(revisions, protected, keep)
     inactive = [r.name for r in revisions if r.name not in active and r.name not in delete]
@@ -147,6 +138,36 @@ def plan(
         inactive=inactive,
         delete=delete,
         requeue_after=decided.requeue_after,
+    )
+
+
+def active_revisions(status: FunctionStatus, revisions: list[Revision]) -> list[str]:
+    """The revisions the autoscaler sizes, read off a status ``plan`` wrote: those carrying
+    traffic or a tag, and the newest release unless its rollout was rolled back. ``plan``
+    decides its ``active`` with this same rule, so a reader of the status (the autoscaler
+    on a cluster) agrees with the controller without deciding anything itself."""
+    releases = sorted(
+        (r for r in revisions if not is_preview(r)), key=lambda r: revision_number(r.name) or 0
+    )
+    latest = releases[-1] if releases else None
+    return _active(status.traffic, latest, _held_back(status.rollout, latest))
+
+
+def _active(traffic: list[TrafficTarget], latest: Revision | None, held_back: bool) -> list[str]:
+    tagged = [t.revision for t in traffic if t.tag]
+    active = list(dict.fromkeys([*weights_of(traffic), *tagged]))
+    if latest is not None and latest.name not in active and not held_back:
+        active.append(latest.name)
+    return active
+
+
+def _held_back(state: RolloutStatus | None, latest: Revision | None) -> bool:
+    """Whether the newest revision was rolled back (it waits for the next deploy)."""
+    return (
+        state is not None
+        and state.phase == ROLLED_BACK
+        and latest is not None
+        and state.canary == latest.name
     )
 
 

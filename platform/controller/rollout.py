@@ -99,16 +99,21 @@ def due_in(spec: RolloutSpec, state: RolloutStatus, now: float) -> float | None:
     return max(EARLIEST_RECHECK, state.last_step + spec.interval - now)
 
 
+def is_due(spec: RolloutSpec, state: RolloutStatus, now: float) -> bool:
+    """Whether a progressing rollout's next check is due at ``now`` (its sample is read
+    only then). A last step in the future means the wall clock went back (steps are kept
+    in epoch seconds, so they survive a restart): due at once, not when the clock catches
+    up, which could be hours away."""
+    went_back = now < state.last_step
+    return state.phase == PROGRESSING and (now >= state.last_step + spec.interval or went_back)
+
+
 def analyse(
     spec: RolloutSpec, state: RolloutStatus, sample: Sample | None, now: float
 ) -> RolloutStatus:
-    """The rollout after ``now``: unchanged until an interval has passed, then one check.
-
-    A last step in the future means the wall clock went back (steps are kept in epoch
-    seconds, so they survive a restart): the check is due at once rather than when the
-    clock catches up, which could be hours away."""
-    went_back = now < state.last_step
-    if state.phase != PROGRESSING or (now < state.last_step + spec.interval and not went_back):
+    """The rollout after ``now``: unchanged until its check is due (``is_due``), then one
+    check."""
+    if not is_due(spec, state, now):
         return state
     verdict = check(spec, sample)
     if verdict.outcome == "skipped":

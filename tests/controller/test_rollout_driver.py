@@ -1,8 +1,10 @@
-"""The controller's driver running rollouts over a real SQLite store, with stand-in metrics.
+"""The controller's driver running rollouts over each store it runs on -- SQLite (``fn up``)
+and custom resources on the in-memory Kubernetes API (the operator) -- with stand-in
+metrics.
 
 The replicas are stand-ins (a revision is ready as soon as it is wanted) and the metrics
 come from ``FakeMetrics``; every TrafficSplit the controller writes is checked against
-SMI's published schema.
+SMI's schema (the chart's copy of the CRD).
 """
 
 from __future__ import annotations
@@ -10,14 +12,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import jsonschema
+import kubernetes
 import pytest
 import yaml
+from kmockapi import ApiThread
 from rolloutkit import digest, erroring, healthy
 from support.rollouts import FakeMetrics, ReadyReplicas
 
@@ -25,11 +29,12 @@ from fnmesh.platform.controller import Controller
 from fnmesh.platform.model import Artifact, Function, parse_manifest
 from fnmesh.platform.model.resources import condition
 from fnmesh.platform.model.traffic import split_weights
-from fnmesh.platform.store import Conflict, SqliteStore
+from fnmesh.platform.store import Conflict, SqliteStore, Store
+from fnmesh.platform.store.kubernetes import KubeClient, KubernetesStore
 from fnmesh.platform.telemetry.hub import TelemetryHub
 from fnmesh.platform.telemetry.report import parse_report
 
-SMI = Path(__file__).resolve().parents[3] / "shared" / "smi-crds" / "split.yaml"
+SMI = Path(__file__).resolve().parents[2] / "charts" / "fnmesh" / "crds" / "smi-split.yaml"
 MANIFEST = """\
 name: hello
 handler: main:handle
@@ -48,7 +53,7 @@ def split_schema() -> dict[str, Any]:
 class Splits:
     """Every TrafficSplit the store sees, in order."""
 
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
         self.seen: list[dict[str, int]] = []
         self.bodies: list[dict[str, Any]] = []
@@ -70,7 +75,7 @@ async def until(what: str, check: Callable[[], Any], timeout: float = 10.0) -> A
 
 
 class Harness:
-    def __init__(self, store: SqliteStore, metrics: FakeMetrics, replicas: ReadyReplicas) -> None:
+    def __init__(self, store: Store, metrics: FakeMetrics, replicas: ReadyReplicas) -> None:
         self.store = store
         self.metrics = metrics
         self.replicas = replicas
@@ -102,31 +107,55 @@ class Harness:
         return sorted(i["metadata"]["name"] for i in items)
 
 
-@pytest.fixture
-async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
-    store = SqliteStore(tmp_path / "state.db")
-    metrics = FakeMetrics()
-    replicas = ReadyReplicas(store)
-    controller = Controller(
-        store,
-        replicas,
-        replicas,
-        url_for=lambda ns, name: f"http://gw/fn/{name}/",
-        metrics=metrics,
-        keep_revisions=3,
-        retire_grace=0.2,
-    )
-    found = Harness(store, metrics, replicas)
-    follow = asyncio.create_task(found.splits.follow())
-    controller.start()
+@contextlib.contextmanager
+def kubernetes_store() -> Iterator[KubernetesStore]:
+    """Custom resources on the in-memory Kubernetes API, as the operator keeps them."""
+    with ApiThread(namespaces=("default",)) as cluster:
+        configuration = kubernetes.client.Configuration(host=cluster.url)
+        client = KubeClient(kubernetes.client.ApiClient(configuration), timeout=5)
+        store = KubernetesStore(client, retry_delay=0.05)
+        try:
+            yield store
+        finally:
+            store.close()
+
+
+@contextlib.contextmanager
+def sqlite_store(home: Path) -> Iterator[SqliteStore]:
+    store = SqliteStore(home / "state.db")
     try:
-        yield found
+        yield store
     finally:
-        await controller.close()
-        follow.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await follow
         store.close()
+
+
+@pytest.fixture(params=["embedded", "kubernetes"])
+async def harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Harness]:
+    """The driver over SQLite (embedded) or custom resources (kubernetes), the same way."""
+    on_kubernetes = request.param == "kubernetes"
+    with kubernetes_store() if on_kubernetes else sqlite_store(tmp_path) as store:
+        metrics = FakeMetrics()
+        replicas = ReadyReplicas(store)
+        controller = Controller(
+            store,
+            replicas,
+            replicas,
+            url_for=lambda ns, name: f"http://gw/fn/{name}/",
+            metrics=metrics,
+            keep_revisions=3,
+            retire_grace=0.2,
+            blocking_store=on_kubernetes,
+        )
+        found = Harness(store, metrics, replicas)
+        follow = asyncio.create_task(found.splits.follow())
+        controller.start()
+        try:
+            yield found
+        finally:
+            await controller.close()
+            follow.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follow
 
 
 async def first_deploy(h: Harness, manifest: str = MANIFEST) -> None:

@@ -16,7 +16,7 @@ from rolloutkit import (
     weights,
 )
 
-from fnmesh.platform.controller.plan import plan
+from fnmesh.platform.controller.plan import active_revisions, plan
 from fnmesh.platform.model import Function, RolloutSpec, TrafficTarget
 from fnmesh.platform.model.resources import LABEL_COMMIT, condition
 
@@ -214,3 +214,30 @@ def test_the_rollout_names_are_never_deleted() -> None:
     assert fn.status.rollout is not None and fn.status.rollout.phase == "RolledBack"
     _, decided = step(fn, [revision(1), revision(2)], T0 + 200.0, keep=1)
     assert decided.delete == []
+
+
+def test_the_status_tells_a_reader_the_active_revisions_plan_decided() -> None:
+    """The autoscaler on a cluster reads the active revisions off the written status
+    (``active_revisions``); at every step of a rollout it agrees with ``plan``."""
+    fn = serving(2)
+    revisions = [revision(1), revision(2, "Unknown", reason="Starting")]
+    fn, decided = step(fn, revisions, T0)
+    timeline = [(fn, revisions, decided)]
+    revisions = [revision(1), revision(2), revision(3, preview="feature-x")]
+    for k, sample in enumerate([None, erroring(0.05), erroring(0.05), erroring(0.05)]):
+        fn, decided = step(fn, revisions, T0 + 30.0 * k, sample)
+        timeline.append((fn, revisions, decided))
+    assert fn.status.rollout is not None and fn.status.rollout.phase == "RolledBack"
+    assert decided.active == ["hello-00001"]  # the rolled-back canary is held back
+    for written, seen, decided in timeline:
+        assert active_revisions(written.status, seen) == decided.active
+    tagged = replace(fn, spec=replace(fn.spec, traffic=[TrafficTarget("hello-00002", tag="old")]))
+    tagged, decided = step(tagged, revisions, T0 + 200)
+    assert (
+        active_revisions(tagged.status, revisions)
+        == decided.active
+        == [
+            "hello-00001",
+            "hello-00002",
+        ]
+    )

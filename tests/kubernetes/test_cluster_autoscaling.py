@@ -18,7 +18,6 @@ from fnmesh.platform.store.kubernetes import KubeClient
 
 GROUP = "/apis/fnmesh.dev/v1alpha1/namespaces/default"
 MERGE = {"Content-Type": "application/merge-patch+json"}
-NOW = "2026-11-25T21:20:01Z"
 
 
 def client_for(url: str) -> KubeClient:
@@ -107,7 +106,7 @@ async def test_the_autoscaler_sizes_each_functions_active_revisions(cluster: Api
     ready(cluster, "hello-00001", 2)
     route(cluster, 1)
     store = ClusterStore(client_for(cluster.url), retry_delay=0.05)
-    follower = RevisionFollower(store, now=lambda: NOW)
+    follower = RevisionFollower(store)
     sizer = Sizer()
     follower.start(sizer)
     try:

@@ -8,7 +8,6 @@ from typing import Any
 import kopf
 import pytest
 
-from fnmesh.platform.controller.plan import plan
 from fnmesh.platform.model import (
     Artifact,
     Condition,
@@ -20,22 +19,17 @@ from fnmesh.platform.model import (
     RevisionSpec,
     RevisionStatus,
     ScaleSpec,
-    TrafficTarget,
 )
 from fnmesh.platform.model.errors import ValidationError
-from fnmesh.platform.runtime.kubernetes import ClusterConfig
 from fnmesh.platform.runtime.kubernetes.apply import holds
 from fnmesh.platform.runtime.kubernetes.operator import ANNOTATIONS_PREFIX, configure
 from fnmesh.platform.runtime.kubernetes.operator_config import OperatorConfig
 from fnmesh.platform.runtime.kubernetes.reconcile import (
+    exposed_objects,
     function_objects,
     initial_replicas,
-    new_revision,
-    owned_by_function,
-    retired,
     revision_status,
     revision_status_patch,
-    status_patch,
 )
 
 Validate = Callable[[dict[str, Any]], None]
@@ -162,87 +156,37 @@ def test_initial_replicas(scale: dict[str, int], replicas: int) -> None:
 # -- a function's objects --------------------------------------------------------------------
 
 
-def test_a_new_revision_is_owned_by_its_function() -> None:
-    decided = plan(function(), [], url=None, now=NOW)
-    body = new_revision(function(), decided)
-    assert body is not None
-    assert body["metadata"]["name"] == "hello-00001"
-    assert body["metadata"]["labels"] == {"fnmesh.dev/function": "hello"}
-    assert body["metadata"]["ownerReferences"][0]["uid"] == UID
-    assert "status" not in body
-    assert new_revision(settled(), plan(settled(), [revision()], url=None, now=NOW)) is None
-
-
-def test_function_objects_without_traffic_have_no_split(validate: Validate) -> None:
-    fn = function()
-    objects = function_objects(fn, plan(fn, [], url=None, now=NOW), ClusterConfig(), [GATEWAY])
+def test_function_objects(validate: Validate) -> None:
+    objects = function_objects(function(), [GATEWAY, ACTIVATOR])
     assert [o["kind"] for o in objects] == [
         "ServiceAccount",
         "Service",
         "HTTPRouteGroup",
         "TrafficTarget",
     ]
-    for obj in objects:
-        validate(obj)
-
-
-def test_function_objects_split_by_the_plans_traffic(validate: Validate) -> None:
-    serving = revision(conditions=[ready("True")])
-    fn = settled(service_account="shared")
-    cfg = ClusterConfig(split_api_version="split.smi-spec.io/v1alpha2")
-    decided = plan(fn, [serving], url=None, now=NOW)
-    objects = {o["kind"]: o for o in function_objects(fn, decided, cfg, [GATEWAY, ACTIVATOR])}
-    assert "ServiceAccount" not in objects  # the function runs as an account it does not own
-    split = objects["TrafficSplit"]
-    assert split["apiVersion"] == "split.smi-spec.io/v1alpha2"
-    assert split["spec"]["backends"] == [{"service": "hello-00001", "weight": 100}]
-    assert [s["name"] for s in objects["TrafficTarget"]["spec"]["sources"]] == [
+    assert [s["name"] for s in objects[-1]["spec"]["sources"]] == [
         "fnmesh-gateway",
         "fnmesh-activator",
     ]
+    for obj in objects:
+        validate(obj)
+        assert obj["metadata"]["ownerReferences"][0]["uid"] == UID
 
 
-def test_zero_weights_are_left_out_of_the_split() -> None:
-    fn = function()
-    decided = plan(fn, [revision("hello-00001"), revision("hello-00002")], url=None, now=NOW)
-    decided = type(decided)(
-        traffic=[TrafficTarget("hello-00001", 0), TrafficTarget("hello-00002", 100)]
-    )
-    (split,) = [
-        o for o in function_objects(fn, decided, ClusterConfig(), []) if o["kind"] == "TrafficSplit"
-    ]
-    assert split["spec"]["backends"] == [{"service": "hello-00002", "weight": 100}]
+def test_a_function_on_an_account_it_does_not_own_makes_none() -> None:
+    objects = function_objects(function(service_account="shared"), [])
+    assert "ServiceAccount" not in [o["kind"] for o in objects]
+    (target,) = [o for o in objects if o["kind"] == "TrafficTarget"]
+    assert target["spec"]["sources"] == []
+    assert target["spec"]["destination"]["name"] == "shared"
 
 
-def test_what_a_function_owns() -> None:
-    owned = owned_by_function(function(), ClusterConfig())
-    assert owned == [
-        ("v1", "ServiceAccount", "hello"),
-        ("v1", "Service", "hello"),
-        ("specs.smi-spec.io/v1alpha4", "HTTPRouteGroup", "hello"),
-        ("access.smi-spec.io/v1alpha3", "TrafficTarget", "hello"),
-        ("split.smi-spec.io/v1alpha4", "TrafficSplit", "hello"),
-    ]
-    assert ("v1", "ServiceAccount", "hello") not in owned_by_function(
-        function(service_account="shared"), ClusterConfig()
-    )
-
-
-def test_retired_revisions_are_the_plans_inactive_ones() -> None:
-    old, new = revision("hello-00001", [ready("True")]), revision("hello-00002", [ready("True")])
-    decided = plan(settled(2), [old, new], url=None, now=NOW)
-    assert retired(decided) == ["hello-00001"]
-    starting = plan(settled(), [revision("hello-00001")], url=None, now=NOW)
-    assert retired(starting) == []
-
-
-def test_the_function_status_patch_clears_what_the_plan_dropped() -> None:
-    status = FunctionStatus(observed_generation=2, latest_created_revision="hello-00002")
-    patch = status_patch(status)
-    assert patch["observedGeneration"] == 2
-    assert patch["latestReadyRevision"] is None  # removed by the merge patch
-    assert patch["traffic"] is None and patch["url"] is None
-    assert patch["revisionCount"] == 0
+def test_what_a_function_leaves_behind() -> None:
+    made = {
+        (o["apiVersion"], o["kind"], o["metadata"]["name"])
+        for o in function_objects(function(), [])
+    }
+    assert set(exposed_objects("hello")) == made
 
 
 @pytest.mark.parametrize(
@@ -291,6 +235,27 @@ def test_the_configuration_the_chart_sets() -> None:
     assert config.function_url("team-a", "hello") == "http://hello.team-a.fn.example.com/"
 
 
+def test_the_controllers_settings() -> None:
+    env = {
+        "FNMESH_TELEMETRY_URL": "http://fnmesh-telemetry.fnmesh:9090",
+        "FNMESH_TELEMETRY_CA_FILE": "/var/run/fnmesh/ca.pem",
+        "FNMESH_KEEP_REVISIONS": "3",
+        "FNMESH_RETIRE_GRACE": "0",
+        "FNMESH_RESYNC_INTERVAL": "15",
+    }
+    config = OperatorConfig.from_env(env)
+    assert config.telemetry_url == "http://fnmesh-telemetry.fnmesh:9090"
+    assert config.telemetry_ca_file == "/var/run/fnmesh/ca.pem"
+    assert (config.keep_revisions, config.retire_grace, config.resync_interval) == (3, 0.0, 15.0)
+    defaults = OperatorConfig.from_env({})
+    assert defaults.telemetry_url is None  # no metrics: a canary waits at its first step
+    assert (defaults.keep_revisions, defaults.retire_grace, defaults.resync_interval) == (
+        10,
+        5.0,
+        30.0,
+    )
+
+
 def test_defaults() -> None:
     config = OperatorConfig.from_env({})
     assert config == OperatorConfig()
@@ -304,14 +269,22 @@ def test_every_bad_variable_is_named() -> None:
         "FNMESH_GATEWAY_DOMAIN": "https://fn.example.com",
         "FNMESH_REQUEST_TIMEOUT": "soon",
         "FNMESH_PULL_POLICY": "Sometimes",
+        "FNMESH_TELEMETRY_URL": "fnmesh-telemetry:9090",
+        "FNMESH_KEEP_REVISIONS": "0",
+        "FNMESH_RETIRE_GRACE": "-1",
+        "FNMESH_RESYNC_INTERVAL": "0",
     }
     with pytest.raises(ValidationError) as refused:
         OperatorConfig.from_env(env)
     assert sorted(e.path for e in refused.value.errors) == [
         "FNMESH_GATEWAY_DOMAIN",
         "FNMESH_GATEWAY_SERVICE_ACCOUNT",
+        "FNMESH_KEEP_REVISIONS",
         "FNMESH_PULL_POLICY",
         "FNMESH_REQUEST_TIMEOUT",
+        "FNMESH_RESYNC_INTERVAL",
+        "FNMESH_RETIRE_GRACE",
+        "FNMESH_TELEMETRY_URL",
         "FNMESH_WATCH_NAMESPACES",
     ]
 

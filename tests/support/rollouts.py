@@ -28,7 +28,7 @@ from fnmesh.platform.controller import Controller
 from fnmesh.platform.deploy import DeployService
 from fnmesh.platform.model import Artifact, Condition, Function, Revision, parse_manifest
 from fnmesh.platform.model.resources import condition
-from fnmesh.platform.store import Conflict, NotFound, SqliteStore
+from fnmesh.platform.store import Conflict, NotFound, SqliteStore, Store
 
 T = TypeVar("T")
 HELLO = "name: hello\nhandler: main:handle\n"
@@ -50,7 +50,7 @@ def erroring(fraction: float, requests: int = 1000) -> Sample:
 
 
 class ReadyReplicas:
-    def __init__(self, store: SqliteStore) -> None:
+    def __init__(self, store: Store) -> None:
         self.store = store
         self.removed: list[str] = []
 

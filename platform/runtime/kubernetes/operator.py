@@ -1,26 +1,32 @@
-"""The kopf operator: Functions and Revisions in, workloads and SMI objects out.
+"""The kopf operator: the controller's driver and the cluster's runtime, fed by kopf.
 
 Run it with ``python -m fnmesh.platform.runtime.kubernetes.operator`` (the chart does),
 configured by the environment (``operator_config``).
 
-What it follows, and what it does (level-triggered: each step reads the current state):
+The controller's side is the one driver ``fn up`` runs (``controller.driver``, assembled
+for a cluster by ``runner``): it decides and writes a function's revisions, TrafficSplit
+and status, scales retired revisions to zero, deletes those past the revision limit and
+steps canary rollouts on the telemetry hub's metrics. kopf feeds it:
 
-- a Function is created, changed, or found at start-up -> ``reconcile_function``: the
-  controller's ``plan`` decides from the function and its revisions (label
-  ``fnmesh.dev/function``); the operator creates the next Revision (owned by the
-  Function), applies the ServiceAccount, apex Service, HTTPRouteGroup, TrafficTarget and
-  TrafficSplit, writes the Function's status through the status subresource, and scales
-  revisions the plan retires to zero;
+- a Function is created, changed, or found at start-up -> the function is reconciled in
+  the handler; a failure is raised to kopf, which retries it;
+- a Function is deleted, or a revision's Deployment or a Revision changes -> the function
+  is queued on the driver's worker (which retries failures after a backoff);
+- the driver itself looks again when a rollout step or a retire grace is due, and at
+  every function every ``resync_interval`` seconds (a kopf timer would put a finalizer
+  on every Function, so deleting one would wait for the operator).
+
+The runtime's side is this module's ``Operator``:
+
 - a Revision is created or found at start-up -> ``ensure_revision``: its Deployment
   (created with the initial replicas; an existing one is patched without touching
   ``spec.replicas``, which the autoscaler owns) and its Service;
 - a revision's Deployment changes -> ``observe_deployment``: the Revision's status
-  (replica counts, Ready) from the Deployment's, then the function is reconciled again,
-  so traffic moves once the new revision is ready; a Deployment deleted while its
-  Revision exists is made again;
-- a Function or Revision is deleted -> the objects it owned are deleted (owner
-  references let Kubernetes' garbage collector do the same; this covers clusters and test
-  servers without one). 404s count as done.
+  (replica counts, Ready) from the Deployment's; a Deployment deleted while its Revision
+  exists is made again;
+- a Revision is deleted -> its Deployment and Service are deleted (owner references let
+  Kubernetes' garbage collector do the same; this covers clusters and test servers
+  without one). 404s count as done.
 
 No finalizers: deleting a Function never waits for the operator. kopf keeps its own
 bookkeeping in ``operator.fnmesh.dev/*`` annotations, so status stays the platform's.
@@ -38,37 +44,29 @@ from typing import Any
 
 import kopf
 
-from fnmesh.platform.controller.plan import plan
-from fnmesh.platform.model import Function, Revision
+from fnmesh.platform.model import Revision
 from fnmesh.platform.model.errors import ValidationError
 from fnmesh.platform.model.resources import LABEL_FUNCTION, LABEL_REVISION
 from fnmesh.platform.runtime.kubernetes.apply import (
     DEPLOYMENTS,
-    FUNCTIONS,
     REVISIONS,
     SERVICES,
     Cluster,
-    resource_for,
 )
 from fnmesh.platform.runtime.kubernetes.builders import make_deployment, make_service
 from fnmesh.platform.runtime.kubernetes.operator_config import OperatorConfig
 from fnmesh.platform.runtime.kubernetes.reconcile import (
-    function_objects,
     initial_replicas,
-    new_revision,
-    owned_by_function,
-    retired,
     revision_status,
     revision_status_patch,
-    status_patch,
 )
+from fnmesh.platform.runtime.kubernetes.runner import Controller, Metrics, cluster_controller
 from fnmesh.platform.store.errors import StoreError
 from fnmesh.platform.store.kubernetes import KubeClient, Resource
 
 log = logging.getLogger("fnmesh.operator")
 GROUP, VERSION = "fnmesh.dev", "v1alpha1"
 ANNOTATIONS_PREFIX = "operator.fnmesh.dev"
-Key = tuple[str, str]
 
 
 def _utc_now() -> str:
@@ -82,68 +80,46 @@ def _deleting(obj: dict[str, Any]) -> bool:
 
 
 class Operator:
-    """The driver: reads the cluster, asks the pure decisions, writes the results.
+    """The controller's driver and the runtime's side of a cluster (see the module).
 
-    Blocking API calls run in threads. One function is reconciled at a time (a lock per
-    function), whichever event asked for it, so the operator is the only writer of a
-    Function's status and merge-patches it without a precondition.
+    Blocking API calls run in threads. The driver reconciles one function at a time,
+    whichever event asked for it, so it is the only writer of a Function's status.
     """
 
     def __init__(
-        self, cluster: Cluster, config: OperatorConfig, *, now: Callable[[], str] = _utc_now
+        self,
+        cluster: Cluster,
+        config: OperatorConfig,
+        *,
+        controller: Controller | None = None,
+        metrics: Metrics | None = None,
+        now: Callable[[], str] = _utc_now,
     ) -> None:
+        """``controller``: the driver (else assembled by ``runner`` on ``cluster``'s
+        client); ``metrics`` replaces the telemetry hub the configuration names."""
         self.cluster = cluster
         self.config = config
+        self.controller = controller or cluster_controller(cluster.client, config, metrics=metrics)
         self.now = now
-        self._locks: dict[Key, asyncio.Lock] = {}
 
     # -- functions -----------------------------------------------------------------------
 
     async def reconcile_function(self, namespace: str, name: str) -> None:
-        async with self._locks.setdefault((namespace, name), asyncio.Lock()):
-            await asyncio.to_thread(self._reconcile_function, namespace, name)
+        await self.controller.reconcile(namespace, name)
 
-    def _reconcile_function(self, namespace: str, name: str) -> None:
-        raw = self.cluster.get(FUNCTIONS, namespace, name)
-        if raw is None or _deleting(raw):
-            return
-        function = Function.from_dict(raw)
-        revisions = [
-            Revision.from_dict(o)
-            for o in self.cluster.list(REVISIONS, namespace, {LABEL_FUNCTION: name})
-        ]
-        url = self.config.function_url(namespace, name)
-        decided = plan(function, revisions, url=url, now=self.now())
-        created = new_revision(function, decided)
-        if created is not None and self.cluster.create(created) is not None:
-            log.info("revision %s/%s stamped", namespace, created["metadata"]["name"])
-        allowed = self.config.allowed(function.spec.visibility)
-        for obj in function_objects(function, decided, self.config.cluster, allowed):
-            self.cluster.apply(obj)
-        if decided.status != function.status:
-            self.cluster.patch_status(FUNCTIONS, namespace, name, status_patch(decided.status))
-        for revision in retired(decided):
-            deployment = self.cluster.get(DEPLOYMENTS, namespace, revision)
-            if deployment is not None and (deployment.get("spec") or {}).get("replicas"):
-                log.info("revision %s/%s retired: scaling it to zero", namespace, revision)
-                self.cluster.set_replicas(namespace, revision, 0)
+    def function_changed(self, namespace: str, name: str) -> None:
+        """Queue the function on the driver's worker (it retries failures itself)."""
+        self.controller.enqueue((namespace, name))
 
-    async def function_deleted(self, namespace: str, name: str, body: dict[str, Any]) -> None:
-        async with self._locks.setdefault((namespace, name), asyncio.Lock()):
-            await asyncio.to_thread(self._function_deleted, namespace, name, body)
-        self._locks.pop((namespace, name), None)
+    async def start(self) -> None:
+        self.controller.start(
+            follow=False,
+            resync=self.config.resync_interval,
+            namespaces=self.config.watch_namespaces,
+        )
 
-    def _function_deleted(self, namespace: str, name: str, body: dict[str, Any]) -> None:
-        owned = [
-            (REVISIONS, revision["metadata"]["name"])
-            for revision in self.cluster.list(REVISIONS, namespace, {LABEL_FUNCTION: name})
-        ]
-        function = Function.from_dict(body)
-        for api_version, kind, child in owned_by_function(function, self.config.cluster):
-            owned.append((resource_for(api_version, kind), child))
-        for resource, child in owned:
-            self._delete(resource, namespace, child)
-        log.info("function %s/%s deleted: its objects are removed", namespace, name)
+    async def stop(self) -> None:
+        await self.controller.close()
 
     def _delete(self, resource: Resource, namespace: str, name: str) -> None:
         try:
@@ -177,7 +153,7 @@ class Operator:
         if not revision or not function:
             return
         await asyncio.to_thread(self._observe, namespace, revision, deployment)
-        await self.reconcile_function(namespace, function)
+        self.function_changed(namespace, function)
 
     async def deployment_deleted(self, namespace: str, deployment: dict[str, Any]) -> None:
         """A revision's Deployment went away: made again while the revision exists."""
@@ -196,8 +172,11 @@ class Operator:
             patch = revision_status_patch(status)
             self.cluster.patch_status(REVISIONS, revision.namespace, revision.name, patch)
 
-    async def revision_deleted(self, namespace: str, name: str) -> None:
+    async def revision_deleted(self, namespace: str, name: str, body: dict[str, Any]) -> None:
         await asyncio.to_thread(self._revision_deleted, namespace, name)
+        function = ((body.get("metadata") or {}).get("labels") or {}).get(LABEL_FUNCTION)
+        if function:
+            self.function_changed(namespace, function)
 
     def _revision_deleted(self, namespace: str, name: str) -> None:
         self._delete(DEPLOYMENTS, namespace, name)
@@ -210,6 +189,14 @@ class Operator:
 
 def register(registry: kopf.OperatorRegistry, operator: Operator) -> None:
     """Add the operator's handlers to ``registry`` (login handlers are the caller's)."""
+
+    @kopf.on.startup(registry=registry)
+    async def start_the_driver(**_: Any) -> None:
+        await operator.start()
+
+    @kopf.on.cleanup(registry=registry)
+    async def stop_the_driver(**_: Any) -> None:
+        await operator.stop()
 
     @kopf.on.resume(GROUP, VERSION, "functions", registry=registry)
     @kopf.on.create(GROUP, VERSION, "functions", registry=registry)
@@ -227,15 +214,15 @@ def register(registry: kopf.OperatorRegistry, operator: Operator) -> None:
         *, event: kopf.RawEvent, namespace: str | None, name: str, **_: Any
     ) -> None:
         if event["type"] == "DELETED":
-            body = dict(event["object"])
-            await operator.function_deleted(namespace or "default", name, body)
+            operator.function_changed(namespace or "default", name)
 
     @kopf.on.event(GROUP, VERSION, "revisions", registry=registry)
     async def revision_event(
         *, event: kopf.RawEvent, namespace: str | None, name: str, **_: Any
     ) -> None:
         if event["type"] == "DELETED":
-            await operator.revision_deleted(namespace or "default", name)
+            body = dict(event["object"])
+            await operator.revision_deleted(namespace or "default", name, body)
 
     revision_label = {LABEL_REVISION: kopf.PRESENT}
 
@@ -252,7 +239,7 @@ async def _retry_later(step: Coroutine[Any, Any, None]) -> None:
     """Run a reconcile step; API trouble is retried by kopf soon, bad input is not."""
     try:
         await step
-    except (StoreError, OSError) as error:
+    except (StoreError, OSError) as error:  # a Conflict too: read again, try again
         raise kopf.TemporaryError(str(error), delay=1) from error
     except ValueError as error:  # the resource cannot be built into valid objects
         raise kopf.PermanentError(str(error)) from error

@@ -8,7 +8,16 @@ the ``ClusterConfig`` fields, and
 - ``FNMESH_WATCH_NAMESPACES``: namespaces functions live in, comma-separated; empty for all;
 - ``FNMESH_GATEWAY_DOMAIN``: the gateway's host-routing domain, for a function's URL
   (``http://<function>.<namespace>.<domain>/``);
-- ``FNMESH_REQUEST_TIMEOUT``: seconds one call to the API server may take (default 10).
+- ``FNMESH_REQUEST_TIMEOUT``: seconds one call to the API server may take (default 10);
+- ``FNMESH_TELEMETRY_URL``: the telemetry hub the controller reads a canary's golden
+  metrics from (``http(s)://host:port``, see ``controller.remote_metrics``); empty: no
+  metrics, so a canary rollout waits at its first step (``TooFewRequests``);
+  ``FNMESH_TELEMETRY_CA_FILE``: the trust anchors of an ``https`` hub (else the system's);
+- ``FNMESH_KEEP_REVISIONS``: old revisions a function keeps (default 10);
+- ``FNMESH_RETIRE_GRACE``: seconds a revision that lost its traffic keeps its replicas
+  (default 5);
+- ``FNMESH_RESYNC_INTERVAL``: seconds between looks at every function, events or not
+  (default 30).
 
 Every bad variable is reported at once, named, with what it accepts.
 """
@@ -19,16 +28,20 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from fnmesh.platform.controller.collect import DEFAULT_KEEP
 from fnmesh.platform.model.errors import Problems, ValidationError
 from fnmesh.platform.model.names import MAX_NAMESPACE_NAME, check_name
 from fnmesh.platform.model.resources import Visibility
 from fnmesh.platform.runtime.kubernetes.config import ClusterConfig
 
+_URL = re.compile(r"^https?://[^/\s?#]+/?$")
 _DOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 GATEWAY_ACCOUNT = "fnmesh-gateway"
 ACTIVATOR_ACCOUNT = "fnmesh-activator"
 GATEWAY_DOMAIN = "fn.localhost"
 REQUEST_TIMEOUT = 10.0
+RETIRE_GRACE = 5.0
+RESYNC_INTERVAL = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +52,11 @@ class OperatorConfig:
     watch_namespaces: tuple[str, ...] = ()
     gateway_domain: str = GATEWAY_DOMAIN
     request_timeout: float = REQUEST_TIMEOUT
+    telemetry_url: str | None = None
+    telemetry_ca_file: str | None = None
+    keep_revisions: int = DEFAULT_KEEP
+    retire_grace: float = RETIRE_GRACE
+    resync_interval: float = RESYNC_INTERVAL
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> OperatorConfig:
@@ -64,7 +82,18 @@ class OperatorConfig:
                 "FNMESH_GATEWAY_DOMAIN",
                 f"must be a DNS name such as 'fn.example.com', not {domain!r}",
             )
-        timeout = _seconds(env.get("FNMESH_REQUEST_TIMEOUT", ""), problems)
+        timeout = _seconds(env, "FNMESH_REQUEST_TIMEOUT", REQUEST_TIMEOUT, 300, problems)
+        telemetry = env.get("FNMESH_TELEMETRY_URL", "").strip() or None
+        if telemetry is not None and not _URL.match(telemetry):
+            problems.add(
+                "FNMESH_TELEMETRY_URL",
+                "must be the telemetry hub's http(s)://host[:port] (e.g. "
+                f"'http://fnmesh-telemetry.fnmesh:9090'), or empty for none, not {telemetry!r}",
+            )
+        ca_file = env.get("FNMESH_TELEMETRY_CA_FILE", "").strip() or None
+        keep = _count(env, "FNMESH_KEEP_REVISIONS", DEFAULT_KEEP, problems)
+        grace = _seconds(env, "FNMESH_RETIRE_GRACE", RETIRE_GRACE, 600, problems, zero=True)
+        resync = _seconds(env, "FNMESH_RESYNC_INTERVAL", RESYNC_INTERVAL, 3600, problems)
         problems.raise_if_any("the operator's environment")
         return cls(
             cluster=cluster,
@@ -73,6 +102,11 @@ class OperatorConfig:
             watch_namespaces=namespaces,
             gateway_domain=domain,
             request_timeout=timeout,
+            telemetry_url=telemetry,
+            telemetry_ca_file=ca_file,
+            keep_revisions=keep,
+            retire_grace=grace,
+            resync_interval=resync,
         )
 
     def allowed(self, visibility: Visibility) -> list[str]:
@@ -99,14 +133,34 @@ def _account(env: Mapping[str, str], name: str, default: str, problems: Problems
     return value
 
 
-def _seconds(raw: str, problems: Problems) -> float:
+def _seconds(
+    env: Mapping[str, str],
+    name: str,
+    default: float,
+    most: float,
+    problems: Problems,
+    *,
+    zero: bool = False,
+) -> float:
+    raw = env.get(name, "")
     if not raw.strip():
-        return REQUEST_TIMEOUT
+        return default
     try:
         value = float(raw)
     except ValueError:
         value = -1.0
-    if not 0 < value <= 300:
-        problems.add("FNMESH_REQUEST_TIMEOUT", f"must be seconds above 0, at most 300, not {raw!r}")
-        return REQUEST_TIMEOUT
+    if not (value >= 0 if zero else value > 0) or not value <= most:
+        low = "of 0 or more" if zero else "above 0"
+        problems.add(name, f"must be seconds {low}, at most {most:g}, not {raw!r}")
+        return default
     return value
+
+
+def _count(env: Mapping[str, str], name: str, default: int, problems: Problems) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or not 1 <= int(raw) <= 1000:
+        problems.add(name, f"must be a whole number from 1 to 1000, not {raw!r}")
+        return default
+    return int(raw)

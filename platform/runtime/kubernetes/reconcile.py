@@ -1,30 +1,28 @@
 """What the operator writes, decided from what it read (pure: objects and ``now`` in).
 
-The controller's ``plan`` decides a function's next revision, traffic and status; this
-module turns that plan into the cluster's objects, reads a revision's state off its
-Deployment, and says which revisions to scale to zero. The driver (``operator``) reads
-the cluster, calls these, and writes the results.
+The controller's driver decides a function's revisions, traffic and status and writes
+them through the store; this module builds the rest of a function's objects (its
+account, apex Service and SMI access policy), names what a function leaves behind, and
+reads a revision's state off its Deployment. ``workloads`` and ``operator`` do the I/O.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import fields, replace
+from dataclasses import replace
 from typing import Any
 
-from fnmesh.platform.controller.plan import Plan, is_ready
-from fnmesh.platform.model import Condition, Function, FunctionStatus, Revision, RevisionStatus
+from fnmesh.platform.controller.plan import is_ready
+from fnmesh.platform.model import Condition, Function, Revision, RevisionStatus
 from fnmesh.platform.model.resources import condition, set_condition
-from fnmesh.platform.model.wire import camel, to_wire
+from fnmesh.platform.model.wire import to_wire
 from fnmesh.platform.runtime.kubernetes.builders import (
     make_http_route_group,
     make_root_service,
     make_service_account,
-    make_traffic_split,
     make_traffic_target,
 )
-from fnmesh.platform.runtime.kubernetes.config import ClusterConfig
-from fnmesh.platform.runtime.kubernetes.labels import owner_reference, service_account_name
+from fnmesh.platform.runtime.kubernetes.labels import service_account_name
 from fnmesh.platform.runtime.kubernetes.traffic import ACCESS_API_VERSION, SPECS_API_VERSION
 
 Obj = dict[str, Any]
@@ -43,59 +41,25 @@ def owns_service_account(function: Function) -> bool:
     return service_account_name(function) == function.name
 
 
-def new_revision(function: Function, decided: Plan) -> Obj | None:
-    """The Revision to create, owned by ``function`` (which must come from the cluster)."""
-    if decided.create is None:
-        return None
-    body = decided.create.to_dict()
-    body.pop("status", None)
-    body["metadata"]["ownerReferences"] = [owner_reference(function)]
-    return body
-
-
-def function_objects(
-    function: Function, decided: Plan, cfg: ClusterConfig, allowed: Sequence[str]
-) -> list[Obj]:
-    """Every object of a whole function: account, apex Service, access policy, split.
-
-    The TrafficSplit is left out until some revision carries traffic.
-    """
+def function_objects(function: Function, allowed: Sequence[str]) -> list[Obj]:
+    """A function's objects besides its revisions and TrafficSplit (which the controller
+    writes through the store): its own account, apex Service and access policy."""
     objects = [make_root_service(function), make_http_route_group(function)]
     if owns_service_account(function):
         objects.insert(0, make_service_account(function))
     objects.append(make_traffic_target(function, allowed))
-    weights: dict[str, int] = {}
-    for target in decided.traffic:
-        weights[target.revision] = weights.get(target.revision, 0) + target.percent
-    backends = [(name, weight) for name, weight in weights.items() if weight > 0]
-    if backends:
-        objects.append(make_traffic_split(function, backends, api_version=cfg.split_api_version))
     return objects
 
 
-def owned_by_function(function: Function, cfg: ClusterConfig) -> list[tuple[str, str, str]]:
-    """(apiVersion, kind, name) of what ``function`` owns besides its Revisions."""
-    owned = [
-        ("v1", "Service", function.name),
-        (SPECS_API_VERSION, "HTTPRouteGroup", function.name),
-        (ACCESS_API_VERSION, "TrafficTarget", function.name),
-        (cfg.split_api_version, "TrafficSplit", function.name),
+def exposed_objects(name: str) -> list[tuple[str, str, str]]:
+    """(apiVersion, kind, name) of what ``function_objects`` makes for function ``name``.
+    The ServiceAccount is the function's only when it carries the function's label."""
+    return [
+        ("v1", "ServiceAccount", name),
+        ("v1", "Service", name),
+        (SPECS_API_VERSION, "HTTPRouteGroup", name),
+        (ACCESS_API_VERSION, "TrafficTarget", name),
     ]
-    if owns_service_account(function):
-        owned.insert(0, ("v1", "ServiceAccount", service_account_name(function)))
-    return owned
-
-
-def retired(decided: Plan) -> list[str]:
-    """Revisions the plan scales to zero: neither the newest nor carrying traffic."""
-    return sorted(decided.inactive)
-
-
-def status_patch(status: FunctionStatus) -> Obj:
-    """A merge patch of a function's status that also clears the fields it no longer has."""
-    patch: Obj = {camel(f.name): None for f in fields(status)}
-    patch.update(to_wire(status))
-    return patch
 
 
 def revision_status_patch(status: RevisionStatus) -> Obj:
