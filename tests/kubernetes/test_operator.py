@@ -21,8 +21,7 @@ import kmock
 import kopf
 import kubernetes
 import pytest
-import yaml
-from kmockapi import ApiThread
+from kmockapi import ApiThread, configuration, token_for
 from support.e2e import wait_for
 
 from fnmesh.platform.model import Revision
@@ -40,9 +39,8 @@ MERGE = {"Content-Type": "application/merge-patch+json"}
 TIMEOUT = 10.0
 
 
-def client_for(url: str) -> KubeClient:
-    configuration = kubernetes.client.Configuration(host=url)
-    return KubeClient(kubernetes.client.ApiClient(configuration), timeout=5)
+def client_for(url: str, component: str = "operator") -> KubeClient:
+    return KubeClient(kubernetes.client.ApiClient(configuration(url, component)), timeout=5)
 
 
 class RunningOperator:
@@ -64,7 +62,7 @@ class RunningOperator:
         self._thread = threading.Thread(target=self._run, name="operator", daemon=True)
 
     def _login(self, **_: Any) -> kopf.ConnectionInfo:
-        return kopf.ConnectionInfo(server=self.cluster.url)
+        return kopf.ConnectionInfo(server=self.cluster.url, token=token_for("operator"))
 
     def _run(self) -> None:
         try:
@@ -283,7 +281,9 @@ def test_an_update_stamps_a_new_revision_and_moves_the_traffic(
     assert get(cluster, "TrafficSplit", "hello")["spec"]["backends"] == old  # until it is ready
     report_ready(cluster, "hello-00002")
     until(cluster, "TrafficSplit", "hello", lambda s: s["spec"]["backends"] == new)
-    fn = get(cluster, "Function", "hello")
+    # the split is written before the function's status: wait for both
+    newest = lambda f: f.get("status", {}).get("latestReadyRevision") == "hello-00002"  # noqa: E731
+    fn = until(cluster, "Function", "hello", newest)
     assert fn["status"]["observedGeneration"] == 2
     assert fn["status"]["latestReadyRevision"] == "hello-00002"
     until(cluster, "Deployment", "hello-00001", lambda d: d["spec"]["replicas"] == 0)
@@ -294,7 +294,7 @@ def test_scale_decisions_set_replicas_and_a_restart_keeps_them(cluster: ApiThrea
     with RunningOperator(cluster):
         cluster.request("POST", path("Function"), function())
         until(cluster, "Deployment", "hello-00001")
-        scaler = KubernetesScaler(client_for(cluster.url))
+        scaler = KubernetesScaler(client_for(cluster.url, "autoscaler"))
         revision = Revision.from_dict(get(cluster, "Revision", "hello-00001"))
         asyncio.run(scaler.scale(revision, 3))
         scaler.client.close()
@@ -336,7 +336,7 @@ def test_a_deleted_deployment_is_made_again(cluster: ApiThread, operator: Runnin
 def test_a_scale_decision_for_a_revision_without_a_deployment_is_skipped(
     cluster: ApiThread,
 ) -> None:
-    scaler = KubernetesScaler(client_for(cluster.url))
+    scaler = KubernetesScaler(client_for(cluster.url, "autoscaler"))
     revision = Revision.from_dict(
         {
             "metadata": {"name": "hello-00009", "namespace": NS},
@@ -428,19 +428,6 @@ def test_apply_writes_only_what_differs(cluster: ApiThread) -> None:
 # -- the entry point the chart runs ----------------------------------------------------------
 
 
-def kubeconfig(path: Path, server: str) -> Path:
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "test", "cluster": {"server": server}}],
-        "users": [{"name": "test", "user": {"token": "test-token"}}],
-        "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test"}}],
-        "current-context": "test",
-    }
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
 def test_the_entry_point_runs_the_operator_until_terminated(tmp_path: Path) -> None:
     with ApiThread(namespaces=(NS, "elsewhere")) as cluster:
         run_the_entry_point(cluster, tmp_path)
@@ -449,7 +436,7 @@ def test_the_entry_point_runs_the_operator_until_terminated(tmp_path: Path) -> N
 def run_the_entry_point(cluster: ApiThread, tmp_path: Path) -> None:
     env = {
         **os.environ,
-        "KUBECONFIG": str(kubeconfig(tmp_path / "kubeconfig", cluster.url)),
+        "KUBECONFIG": str(cluster.kubeconfig(tmp_path / "kubeconfig", "operator")),
         "FNMESH_GATEWAY_DOMAIN": "fn.example.com",
         "FNMESH_WATCH_NAMESPACES": NS,
     }
@@ -470,7 +457,9 @@ def run_the_entry_point(cluster: ApiThread, tmp_path: Path) -> None:
         sent = list(cluster.api[kmock.action.WATCH])
         paths = [r.url.path for r in sent if r.url.path != "/api/v1/namespaces"]
         assert paths and all(f"/namespaces/{NS}/" in path for path in paths), paths
-        assert any(r.headers.get("Authorization") == "Bearer test-token" for r in sent)
+        assert any(
+            r.headers.get("Authorization") == f"Bearer {token_for('operator')}" for r in sent
+        )
     finally:
         process.send_signal(signal.SIGTERM)
         code = process.wait(30)
