@@ -682,6 +682,26 @@ class ApiThread:
         path.write_text(yaml.safe_dump(config))
         return path
 
+    def answer(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        token: str | None = ADMIN_TOKEN,
+        **headers: str,
+    ) -> tuple[int, Any]:
+        """(status, decoded body) of one request sent with ``token`` (None: no token)."""
+
+        async def send() -> tuple[int, Any]:
+            sent = {"Authorization": f"Bearer {token}"} if token is not None else {}
+            sent.update(headers)
+            async with self.api.request(method, path, json=body, headers=sent) as response:
+                return response.status, await response.json(content_type=None)
+
+        status, data = self.call(send())
+        return status, data
+
     def request(self, method: str, path: str, body: Any = None, **headers: str) -> Any:
         """One request to the API as its admin (unless ``Authorization`` is given); returns
         the decoded JSON body (or raises for >= 400)."""
