@@ -66,7 +66,7 @@ def validate(chart_crds: dict[tuple[str, str], dict[str, Any]]) -> Validate:
 
     def check(obj: dict[str, Any]) -> None:
         group = obj["apiVersion"].partition("/")[0] if "/" in obj["apiVersion"] else ""
-        if group.endswith("smi-spec.io") or group == "fnmesh.dev":
+        if group.endswith("smi-spec.io") or group in ("fnmesh.dev", "kopf.dev"):
             validate_custom(obj, chart_crds)
         else:
             kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)
