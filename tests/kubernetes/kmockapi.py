@@ -88,6 +88,9 @@ RESOURCES: dict[str, Any] = {
     "access.smi-spec.io/v1alpha3/traffictargets": _info("TrafficTarget"),
     "specs.smi-spec.io/v1alpha4/httproutegroups": _info("HTTPRouteGroup"),
     "authentication.k8s.io/v1/tokenreviews": _info("TokenReview", namespaced=False),
+    # kopf's peering, for more than one operator replica
+    "kopf.dev/v1/clusterkopfpeerings": _info("ClusterKopfPeering", namespaced=False),
+    "kopf.dev/v1/kopfpeerings": _info("KopfPeering"),
 }
 READ_ACTIONS = (kmock.action.LIST, kmock.action.WATCH, kmock.action.FETCH)
 _SERVER_FIELDS = ("uid", "creationTimestamp", "generation", "name", "namespace")
