@@ -54,9 +54,9 @@ def load_authority(
     missing = [name for name in REQUIRED_FILES if not (source / name).is_file()]
     if missing:
         raise AuthorityError(
-            f"{source} lacks {', '.join(missing)}: mount the identity Secret there (the chart "
-            "makes one; with identity.existingSecret it needs the keys ca.crt, issuer.crt "
-            "and issuer.key)"
+            f"{source} lacks {', '.join(missing)}: mount the identity Secret there, with "
+            "the keys ca.crt, issuer.crt and issuer.key (make it before installing the chart, "
+            "see its README, 'Certificate authority', or let cert-manager make it)"
         )
     shutil.rmtree(private, ignore_errors=True)
     private.mkdir(mode=0o700, parents=True)

@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import kubernetes
 import pytest
 import yaml
 from kmockapi import ApiThread
@@ -111,8 +110,8 @@ class Harness:
 def kubernetes_store() -> Iterator[KubernetesStore]:
     """Custom resources on the in-memory Kubernetes API, as the operator keeps them."""
     with ApiThread(namespaces=("default",)) as cluster:
-        configuration = kubernetes.client.Configuration(host=cluster.url)
-        client = KubeClient(kubernetes.client.ApiClient(configuration), timeout=5)
+        # as the cluster's admin: the tests write Functions too, as the API would
+        client = KubeClient(cluster.api_client(), timeout=5)
         store = KubernetesStore(client, retry_delay=0.05)
         try:
             yield store

@@ -10,31 +10,13 @@ from typing import Any
 import jsonschema
 import kubernetes_validate
 import pytest
-import yaml
+from crdschema import CRD_DIR, crd_schema, load_crds
 
 ROOT = Path(__file__).resolve().parents[2]
 CHART = ROOT / "charts" / "fnmesh"
-CRD_DIR = CHART / "crds"
 KUBERNETES_VERSION = "1.33"
 
 Validate = Callable[[dict[str, Any]], None]
-
-
-def load_crds() -> dict[tuple[str, str], dict[str, Any]]:
-    """(group, kind) -> CRD, for every CRD the chart ships."""
-    found: dict[tuple[str, str], dict[str, Any]] = {}
-    for path in sorted(CRD_DIR.glob("*.yaml")):
-        for doc in yaml.safe_load_all(path.read_text()):
-            if doc:
-                found[(doc["spec"]["group"], doc["spec"]["names"]["kind"])] = doc
-    return found
-
-
-def crd_schema(crd: dict[str, Any], version: str) -> dict[str, Any]:
-    for served in crd["spec"]["versions"]:
-        if served["name"] == version:
-            return dict(served["schema"]["openAPIV3Schema"])
-    raise AssertionError(f"{crd['metadata']['name']} has no version {version}")
 
 
 def pruning(schema: dict[str, Any]) -> dict[str, Any]:
@@ -84,7 +66,7 @@ def validate(chart_crds: dict[tuple[str, str], dict[str, Any]]) -> Validate:
 
     def check(obj: dict[str, Any]) -> None:
         group = obj["apiVersion"].partition("/")[0] if "/" in obj["apiVersion"] else ""
-        if group.endswith("smi-spec.io") or group == "fnmesh.dev":
+        if group.endswith("smi-spec.io") or group in ("fnmesh.dev", "kopf.dev"):
             validate_custom(obj, chart_crds)
         else:
             kubernetes_validate.validate(obj, KUBERNETES_VERSION, strict=True)

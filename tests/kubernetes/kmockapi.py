@@ -18,10 +18,20 @@ adds it, and nothing more:
   what happened after it (or ends with a 410 ERROR event when that is no longer kept),
   and ends after ``timeoutSeconds``;
 - "review" resources (TokenReview) keep nothing: the test answers them with a reaction;
-- ``/api/v1/namespaces`` is the list of namespaces (kmock reads it as a namespace prefix).
+- ``/api/v1/namespaces`` is the list of namespaces (kmock reads it as a namespace prefix);
+- **authentication and RBAC**: every request carries a bearer token. ``ADMIN_TOKEN`` is
+  the test acting as cluster admin; ``token_for(component)`` is the token of that
+  component's ServiceAccount in the chart, whose Roles and bindings are read from
+  ``helm template`` (``rbac.py``). A request its roles do not grant (verb, resource,
+  subresource, namespace) is a 403 ``Status``; no token is ``system:anonymous``, an
+  unknown one a 401;
+- **custom resources are admitted** as the chart's CRDs say (``crdschema.py``): unknown
+  fields pruned, the schema checked (422 naming the field), ``self == oldSelf`` rules held;
+- **garbage collection**: when an object goes, the objects whose every owner reference
+  points at something gone go too (background propagation; ``Orphan`` keeps them).
 
-No garbage collection: owner references are stored, never followed. ``ApiThread`` serves
-it from a thread of its own, for blocking clients and for kopf in another thread.
+``ApiThread`` serves it from a thread of its own, for blocking clients and for kopf in
+another thread.
 """
 
 from __future__ import annotations
@@ -34,6 +44,7 @@ import threading
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future
+from pathlib import Path
 from typing import Any
 
 import aiohttp.web
@@ -41,7 +52,12 @@ import attrs
 import jsonpatch
 import jsonpointer
 import kmock
+import kubernetes
+import yaml
+from crdschema import Admission, Invalid
+from helmchart import render, service_account
 from kmock._internal import parsing
+from rbac import ANONYMOUS, MASTERS, Attributes, Rbac, User
 
 Obj = dict[str, Any]
 
@@ -72,9 +88,44 @@ RESOURCES: dict[str, Any] = {
     "access.smi-spec.io/v1alpha3/traffictargets": _info("TrafficTarget"),
     "specs.smi-spec.io/v1alpha4/httproutegroups": _info("HTTPRouteGroup"),
     "authentication.k8s.io/v1/tokenreviews": _info("TokenReview", namespaced=False),
+    # kopf's peering, for more than one operator replica
+    "kopf.dev/v1/clusterkopfpeerings": _info("ClusterKopfPeering", namespaced=False),
+    "kopf.dev/v1/kopfpeerings": _info("KopfPeering"),
 }
 READ_ACTIONS = (kmock.action.LIST, kmock.action.WATCH, kmock.action.FETCH)
 _SERVER_FIELDS = ("uid", "creationTimestamp", "generation", "name", "namespace")
+ADMIN_TOKEN = "test-cluster-admin"  # the test itself, acting as the cluster's admin
+ADMIN = User("kubernetes-admin", (MASTERS, "system:authenticated"))
+COMPONENTS = ("api", "gateway", "activator", "autoscaler", "operator")
+
+
+AS_ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+
+
+def token_for(component: str) -> str:
+    """The bearer token of a component's ServiceAccount (as a pod would mount it)."""
+    namespace, name = service_account(component)
+    return f"serviceaccount.{namespace}.{name}"
+
+
+def configuration(url: str, component: str | None = None) -> kubernetes.client.Configuration:
+    """A client configuration for ``url`` with ``component``'s token (None: the admin's)."""
+    config = kubernetes.client.Configuration(host=url)
+    config.api_key = {"authorization": ADMIN_TOKEN if component is None else token_for(component)}
+    config.api_key_prefix = {"authorization": "Bearer"}
+    return config
+
+
+def chart_rbac() -> Rbac:
+    """The Roles and bindings of the chart's default values (cached by the renderer)."""
+    return Rbac.from_objects(render())
+
+
+def chart_users() -> dict[str, User]:
+    users = {ADMIN_TOKEN: ADMIN}
+    for component in COMPONENTS:
+        users[token_for(component)] = User.service_account(*service_account(component))
+    return users
 
 
 _parse_path = parsing.parse_path
@@ -95,8 +146,25 @@ def _now() -> str:
     return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _fail(status: int, reason: str, message: str) -> Exception:
-    return kmock.KubernetesError(status=status, reason=reason, message=message, details={})
+def _fail(
+    status: int, reason: str, message: str, details: dict[str, Any] | None = None
+) -> Exception:
+    return kmock.KubernetesError(
+        status=status, reason=reason, message=message, details=details or {}
+    )
+
+
+def _verb(request: kmock.Request) -> str:
+    method = request.method.value if request.method else "GET"
+    if method == "GET":
+        if request.params.get("watch") in ("true", "1"):
+            return "watch"
+        return "get" if request.name is not None else "list"
+    if method == "DELETE" and request.name is None:
+        return "deletecollection"
+    return {"POST": "create", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(
+        method, method.lower()
+    )
 
 
 def selector_matches(selector: str, labels: dict[str, str]) -> bool:
@@ -123,6 +191,9 @@ class KubeApi(kmock.KubernetesEmulator):
     """kmock's emulator with the API server's bookkeeping (see the module's docstring)."""
 
     keep_events: int = 10_000
+    rbac: Rbac | None = attrs.field(factory=chart_rbac)  # None: every request is allowed
+    users: dict[str, User] = attrs.field(factory=chart_users)  # bearer token -> user
+    admission: Admission | None = attrs.field(factory=Admission.from_chart)
     _version: int = attrs.field(default=0, init=False)
     _log: collections.deque[tuple[int, Any, Obj]] = attrs.field(
         factory=collections.deque, init=False
@@ -137,6 +208,7 @@ class KubeApi(kmock.KubernetesEmulator):
     # -- writes ----------------------------------------------------------------------------
 
     async def _handle(self, request: kmock.Request) -> aiohttp.web.StreamResponse:
+        self._authorize(request)
         resource = request.resource
         if resource is None or request.action in READ_ACTIONS:
             return await super()._handle(request)
@@ -145,6 +217,60 @@ class KubeApi(kmock.KubernetesEmulator):
         async with self._lock:
             status, body = await self._write(request)
         return aiohttp.web.json_response(body, status=status)
+
+    # -- who may ----------------------------------------------------------------------------
+
+    def _user(self, request: kmock.Request) -> User:
+        header = request.headers.get("Authorization") or request.headers.get("authorization")
+        if not header:
+            return ANONYMOUS
+        scheme, _, token = header.partition(" ")
+        user = self.users.get(token.strip()) if scheme.lower() == "bearer" else None
+        if user is None:
+            raise _fail(401, "Unauthorized", "Unauthorized")
+        return user
+
+    def _authorize(self, request: kmock.Request) -> None:
+        user = self._user(request)
+        resource = request.resource
+        if self.rbac is None or resource is None or not resource.plural:
+            return  # discovery and /version: every authenticated user may read them
+        wanted = Attributes(
+            user=user,
+            verb=_verb(request),
+            group=resource.group or "",
+            resource=resource.plural or "",
+            subresource=request.subresource,
+            namespace=request.namespace,
+            name=request.name,
+        )
+        if not self.rbac.allows(wanted):
+            details = {"group": wanted.group, "kind": wanted.resource}
+            if wanted.name:
+                details["name"] = wanted.name
+            raise _fail(403, "Forbidden", wanted.refusal(), details)
+
+    def _admit(self, request: kmock.Request, new: Obj, old: Obj | None) -> Obj:
+        """A custom resource as the server keeps it (pruned, validated), or a 422."""
+        resource = request.resource
+        if self.admission is None or resource is None:
+            return new
+        found = self.admission.schema_for(
+            resource.group or "", resource.version or "", resource.plural or ""
+        )
+        if found is None:
+            return new
+        kind, schema = found
+        try:
+            return self.admission.admit(schema, new, old)
+        except Invalid as error:
+            name = (new.get("metadata") or {}).get("name") or request.name or ""
+            message = f'{kind}.{resource.group} "{name}" is invalid: {error}'
+            cause = {"reason": "FieldValueInvalid", "message": str(error), "field": error.field}
+            details = {"name": name, "group": resource.group, "kind": kind, "causes": [cause]}
+            raise _fail(422, "Invalid", message, details) from None
+
+    # -- writes (continued) -----------------------------------------------------------------
 
     async def _write(self, request: kmock.Request) -> tuple[int, Obj]:
         method = request.method.value if request.method else ""
@@ -180,6 +306,7 @@ class KubeApi(kmock.KubernetesEmulator):
                     result["status"] = copy.deepcopy(current["status"])
         else:
             raise _fail(404, "NotFound", f"subresource {sub!r} is not served")
+        result = self._admit(request, result, current)
         return 200, await self._commit(request, current, result)
 
     def _patched(self, request: kmock.Request, current: Obj) -> Obj:
@@ -223,6 +350,8 @@ class KubeApi(kmock.KubernetesEmulator):
             meta["namespace"] = namespace
         if "status" in self._info(request.resource).subresources:
             body.pop("status", None)
+        body = self._admit(request, body, None)
+        meta = body["metadata"]
         meta["resourceVersion"] = self._next()
         if key in self.objects:
             self.objects[key].create(body)
@@ -251,11 +380,16 @@ class KubeApi(kmock.KubernetesEmulator):
         if meta.get("deletionTimestamp") and not meta.get("finalizers"):
             self.objects[key].delete()
             await self._emit(request.resource, "DELETED", result)
+            await self._collect_garbage()
         else:
             await self._emit(request.resource, "MODIFIED", result)
         return copy.deepcopy(result)
 
     async def _delete(self, request: kmock.Request, current: Obj) -> Obj:
+        options = request.data if isinstance(request.data, dict) else {}
+        policy = options.get("propagationPolicy") or request.params.get("propagationPolicy")
+        if policy == "Orphan":
+            await self._orphan(current["metadata"].get("uid"))
         if current["metadata"].get("finalizers"):
             if current["metadata"].get("deletionTimestamp"):
                 return current
@@ -266,7 +400,54 @@ class KubeApi(kmock.KubernetesEmulator):
         gone["metadata"]["resourceVersion"] = self._next()
         self.objects[request.resource, request.namespace, request.name].delete()
         await self._emit(request.resource, "DELETED", gone)
+        await self._collect_garbage()
         return gone
+
+    # -- garbage collection -------------------------------------------------------------------
+
+    async def _collect_garbage(self) -> None:
+        """Delete every object whose owners are all gone, until none is left (background)."""
+        while True:
+            live = {
+                obj.raw["metadata"].get("uid") for obj in self.objects.values() if not obj.deleted
+            }
+            orphans = [
+                (key, obj)
+                for key, obj in self.objects.items()
+                if not obj.deleted
+                and (refs := obj.raw["metadata"].get("ownerReferences"))
+                and not any(ref.get("uid") in live for ref in refs)
+                and not obj.raw["metadata"].get("deletionTimestamp")
+            ]
+            if not orphans:
+                return
+            for (resource, _, _), obj in orphans:
+                raw = copy.deepcopy(obj.raw)
+                if raw["metadata"].get("finalizers"):
+                    raw["metadata"]["deletionTimestamp"] = _now()
+                    raw["metadata"]["resourceVersion"] = self._next()
+                    obj.history.append(raw)
+                    await self._emit(resource, "MODIFIED", raw)
+                else:
+                    raw["metadata"]["resourceVersion"] = self._next()
+                    obj.delete()
+                    await self._emit(resource, "DELETED", raw)
+
+    async def _orphan(self, uid: str | None) -> None:
+        """``propagationPolicy: Orphan``: dependents lose their reference to ``uid``."""
+        for (resource, _, _), obj in self.objects.items():
+            refs = obj.raw["metadata"].get("ownerReferences") or []
+            if obj.deleted or not any(ref.get("uid") == uid for ref in refs):
+                continue
+            raw = copy.deepcopy(obj.raw)
+            kept = [ref for ref in refs if ref.get("uid") != uid]
+            if kept:
+                raw["metadata"]["ownerReferences"] = kept
+            else:
+                raw["metadata"].pop("ownerReferences")
+            raw["metadata"]["resourceVersion"] = self._next()
+            obj.history.append(raw)
+            await self._emit(resource, "MODIFIED", raw)
 
     def _current(self, resource: Any, namespace: str | None, name: str) -> Obj:
         key = (resource, namespace, name)
@@ -455,7 +636,8 @@ class ApiThread:
             self.url = str(server.url).rstrip("/")
             for namespace in self.namespaces:
                 body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}
-                await (await self.api.post("/api/v1/namespaces", json=body)).release()
+                sent = await self.api.post("/api/v1/namespaces", json=body, headers=AS_ADMIN)
+                await sent.release()
             self._ready.set()
             await self._stop.wait()
 
@@ -480,11 +662,56 @@ class ApiThread:
     def names(self, plural: str, namespace: str | None = None) -> set[str]:
         return {obj["metadata"]["name"] for obj in self.objects(plural, namespace)}
 
+    # -- how components reach it ---------------------------------------------------------
+
+    def configuration(self, component: str | None = None) -> kubernetes.client.Configuration:
+        """A client configuration with ``component``'s token (None: the cluster's admin)."""
+        return configuration(self.url, component)
+
+    def api_client(self, component: str | None = None) -> kubernetes.client.ApiClient:
+        return kubernetes.client.ApiClient(self.configuration(component))
+
+    def kubeconfig(self, path: Path, component: str | None = None) -> Path:
+        """A kubeconfig file for a process running as ``component`` (None: the admin)."""
+        token = ADMIN_TOKEN if component is None else token_for(component)
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "test", "cluster": {"server": self.url}}],
+            "users": [{"name": "test", "user": {"token": token}}],
+            "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test"}}],
+            "current-context": "test",
+        }
+        path.write_text(yaml.safe_dump(config))
+        return path
+
+    def answer(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        *,
+        token: str | None = ADMIN_TOKEN,
+        **headers: str,
+    ) -> tuple[int, Any]:
+        """(status, decoded body) of one request sent with ``token`` (None: no token)."""
+
+        async def send() -> tuple[int, Any]:
+            sent = {"Authorization": f"Bearer {token}"} if token is not None else {}
+            sent.update(headers)
+            async with self.api.request(method, path, json=body, headers=sent) as response:
+                return response.status, await response.json(content_type=None)
+
+        status, data = self.call(send())
+        return status, data
+
     def request(self, method: str, path: str, body: Any = None, **headers: str) -> Any:
-        """One request to the API; returns the decoded JSON body (or raises for >= 400)."""
+        """One request to the API as its admin (unless ``Authorization`` is given); returns
+        the decoded JSON body (or raises for >= 400)."""
 
         async def send() -> Any:
-            async with self.api.request(method, path, json=body, headers=headers) as response:
+            sent = {**AS_ADMIN, **headers}
+            async with self.api.request(method, path, json=body, headers=sent) as response:
                 data = await response.json(content_type=None)
                 if response.status >= 400:
                     raise AssertionError(f"{method} {path}: {response.status} {data}")

@@ -16,7 +16,7 @@ from typing import Any
 import kmock
 import kopf
 import kubernetes
-from kmockapi import ApiThread
+from kmockapi import ApiThread, configuration, token_for
 from support.e2e import wait_for
 
 from fnmesh.platform.controller import Metrics
@@ -32,9 +32,8 @@ MERGE = {"Content-Type": "application/merge-patch+json"}
 TIMEOUT = 10.0
 
 
-def client_for(url: str) -> KubeClient:
-    configuration = kubernetes.client.Configuration(host=url)
-    return KubeClient(kubernetes.client.ApiClient(configuration), timeout=5)
+def client_for(url: str, component: str = "operator") -> KubeClient:
+    return KubeClient(kubernetes.client.ApiClient(configuration(url, component)), timeout=5)
 
 
 class RunningOperator:
@@ -63,7 +62,7 @@ class RunningOperator:
         self._thread = threading.Thread(target=self._run, name="operator", daemon=True)
 
     def _login(self, **_: Any) -> kopf.ConnectionInfo:
-        return kopf.ConnectionInfo(server=self.cluster.url)
+        return kopf.ConnectionInfo(server=self.cluster.url, token=token_for("operator"))
 
     def _run(self) -> None:
         try:

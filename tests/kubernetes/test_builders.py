@@ -277,12 +277,12 @@ def test_deployment_runs_the_runtime_behind_the_proxy(validate: Validate) -> Non
 
     proxy = container(deployment, "fnmesh-proxy")
     assert proxy["command"] == ["python", "-m", "fnmesh.platform.mesh.proxy"]
-    assert {p["name"]: p["containerPort"] for p in proxy["ports"]} == {"http": 4143, "admin": 4191}
-    assert proxy["readinessProbe"]["httpGet"] == {"path": "/ready", "port": 4191}
-    assert proxy["livenessProbe"]["httpGet"] == {"path": "/live", "port": 4191}
+    assert {p["name"]: p["containerPort"] for p in proxy["ports"]} == {"http": 8143, "admin": 8191}
+    assert proxy["readinessProbe"]["httpGet"] == {"path": "/ready", "port": 8191}
+    assert proxy["livenessProbe"]["httpGet"] == {"path": "/live", "port": 8191}
     proxy_env = env(proxy)
-    assert proxy_env["FNMESH_PROXY_INBOUND_PORT"] == "4143"
-    assert proxy_env["FNMESH_PROXY_ADMIN_PORT"] == "4191"
+    assert proxy_env["FNMESH_PROXY_INBOUND_PORT"] == "8143"
+    assert proxy_env["FNMESH_PROXY_ADMIN_PORT"] == "8191"
     assert proxy_env["FNMESH_PROXY_UPSTREAM"] == "127.0.0.1:8080"
     assert proxy_env["FNMESH_PROXY_ADMIN_HOST"] == "0.0.0.0"  # probed from outside the pod
     assert proxy_env["FNMESH_PROXY_REVISION"] == "hello-00002"
@@ -425,7 +425,7 @@ def test_revision_service_targets_the_proxy_inbound_port(validate: Validate) -> 
     assert service["metadata"]["name"] == "hello-00002"
     assert service["spec"]["selector"] == {"fnmesh.dev/revision": "hello-00002"}
     assert service["spec"]["ports"] == [
-        {"name": "http", "port": 80, "targetPort": 4143, "protocol": "TCP"}
+        {"name": "http", "port": 80, "targetPort": 8143, "protocol": "TCP"}
     ]
 
 
@@ -435,7 +435,7 @@ def test_apex_service_selects_every_revision(validate: Validate) -> None:
     assert service["metadata"]["name"] == "hello"
     assert service["spec"]["selector"] == {"fnmesh.dev/function": "hello"}
     assert [(p["name"], p["port"], p["targetPort"]) for p in service["spec"]["ports"]] == [
-        ("http", 80, 4143)
+        ("http", 80, 8143)
     ]
 
 
@@ -628,8 +628,8 @@ def test_the_proxy_accepts_the_environment_it_is_given(config: dict[str, Any]) -
     assert parsed.identity.bootstrap_token_file == Path(TOKEN_FILE)
     assert (parsed.labels.namespace, parsed.labels.function) == ("team-a", "hello")
     assert (parsed.labels.revision, parsed.labels.replica) == ("hello-00002", "hello-00002-x7k2p")
-    assert parsed.upstream.port == 8080 and parsed.listen.inbound.port == 4143
-    assert (parsed.listen.admin.host, parsed.listen.admin.port) == ("0.0.0.0", 4191)
+    assert parsed.upstream.port == 8080 and parsed.listen.inbound.port == 8143
+    assert (parsed.listen.admin.host, parsed.listen.admin.port) == ("0.0.0.0", 8191)
     assert parsed.limits.concurrency == 3
     assert parsed.limits.request_timeout == 12.5
     assert parsed.stats.url == stats_url(cfg)

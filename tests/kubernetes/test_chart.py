@@ -6,12 +6,9 @@ tests are skipped, naming the missing binary.
 
 from __future__ import annotations
 
-import base64
 import datetime
-import functools
 import importlib
 import importlib.util
-import os
 import re
 import socket
 import subprocess
@@ -22,53 +19,22 @@ from typing import Any
 
 import pytest
 import yaml
+from helmchart import CHART, MISSING, NAMESPACE, ROOT, have_helm, helm, render, template
 
 from fnmesh.platform.cluster.identity import load_authority
 from fnmesh.platform.cluster.settings import ApiSettings, ClusterSettings
 from fnmesh.platform.mesh.identity import TlsCredentials, client_context, make_csr, server_context
 from fnmesh.platform.mesh.identity.csr import load_csr
+from fnmesh.platform.model import Artifact, ObjectMeta, Revision, RevisionSpec
+from fnmesh.platform.runtime.kubernetes.builders import make_deployment
 from fnmesh.platform.runtime.kubernetes.config import ClusterConfig
 
 Validate = Callable[[dict[str, Any]], None]
-ROOT = Path(__file__).resolve().parents[2]
-CHART = ROOT / "charts" / "fnmesh"
-HELM = ROOT / ".tools" / "helm"
-NAMESPACE = "fnmesh-system"
-LINKERD = str(CHART / "values-linkerd.yaml")
-COMPONENTS = ("api", "gateway", "activator", "autoscaler", "operator")  # with RBAC roles
+COMPONENTS = ("api", "gateway", "activator", "autoscaler", "operator")
+# Linkerd's proxy ports (outbound, inbound, admin): a pod of ours may share a pod with it
+LINKERD_PORTS = {4140, 4143, 4190, 4191}
 
-pytestmark = pytest.mark.skipif(
-    not os.access(HELM, os.X_OK),
-    reason=f"the helm binary {HELM} is missing: run scripts/install-helm.sh",
-)
-
-
-def helm(*args: str) -> str:
-    done = subprocess.run(
-        [str(HELM), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={
-            **os.environ,
-            "HELM_CACHE_HOME": "/tmp/fnmesh-helm/cache",
-            "HELM_CONFIG_HOME": "/tmp/fnmesh-helm/config",
-            "HELM_DATA_HOME": "/tmp/fnmesh-helm/data",
-        },
-    )
-    assert done.returncode == 0, f"helm {' '.join(args)} failed:\n{done.stderr}{done.stdout}"
-    return done.stdout
-
-
-@functools.cache
-def _render(*args: str) -> tuple[str, ...]:
-    out = helm("template", "fnmesh", str(CHART), "--namespace", NAMESPACE, "--include-crds", *args)
-    return tuple(yaml.safe_dump(doc) for doc in yaml.safe_load_all(out) if doc)
-
-
-def render(*args: str) -> list[dict[str, Any]]:
-    """The chart's objects for ``helm template`` with ``args`` (cached; fresh copies)."""
-    return [yaml.safe_load(doc) for doc in _render(*args)]
+pytestmark = pytest.mark.skipif(not have_helm(), reason=MISSING)
 
 
 def values_args(*files: str) -> tuple[str, ...]:
@@ -94,12 +60,12 @@ def sets(*assignments: str) -> tuple[str, ...]:
 
 VARIANTS = {
     "default": (),
-    "linkerd": values_args(LINKERD),
     "restricted": (
         *sets(
             "rbac.namespaces={team-a,team-b}",
             "persistence.enabled=false",
             "auth.existingSecret=my-token",
+            "operator.replicas=2",
             "gateway.service.type=LoadBalancer",
             "api.podAnnotations.team=platform",
         ),
@@ -111,7 +77,7 @@ VARIANTS = {
 # -- lint and validity ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("variant", ["default", "linkerd"])
+@pytest.mark.parametrize("variant", VARIANTS)
 def test_helm_lint(variant: str) -> None:
     out = helm("lint", "--strict", str(CHART), *VARIANTS[variant])
     assert "0 chart(s) failed" in out
@@ -148,6 +114,8 @@ def test_the_chart_installs_every_component() -> None:
         "trafficsplits.split.smi-spec.io",
         "traffictargets.access.smi-spec.io",
         "httproutegroups.specs.smi-spec.io",
+        "clusterkopfpeerings.kopf.dev",
+        "kopfpeerings.kopf.dev",
     }
     commands = {
         name: d["spec"]["template"]["spec"]["containers"][0]["command"]
@@ -389,25 +357,6 @@ def test_rbac_bound_per_namespace_when_namespaces_are_listed() -> None:
 # -- values -----------------------------------------------------------------------------
 
 
-def test_linkerd_values_put_every_pod_in_linkerd() -> None:
-    plain, linkerd = render(), render(*VARIANTS["linkerd"])
-    for name, deploy in kinds(linkerd, "Deployment").items():
-        annotations = deploy["spec"]["template"]["metadata"].get("annotations", {})
-        assert annotations.get("linkerd.io/inject") == "enabled", name
-        env = env_of(deploy)
-        assert env["FNMESH_MESH"] == "linkerd", name
-        assert env["FNMESH_SPLIT_API_VERSION"] == "split.smi-spec.io/v1alpha2", name
-        assert env["FNMESH_TRUST_DOMAIN"] == "linkerd.cluster.local", name
-    for name, deploy in kinds(plain, "Deployment").items():
-        assert "linkerd.io/inject" not in deploy["spec"]["template"]["metadata"].get(
-            "annotations", {}
-        ), name
-        assert env_of(deploy)["FNMESH_MESH"] == "fnmesh", name
-    operator = env_of(deployment(linkerd, "operator"))
-    config = ClusterConfig.from_env({k: v for k, v in operator.items() if v != "<from>"})
-    assert (config.mesh, config.inbound_tls) == ("linkerd", False)
-
-
 def test_persistence_values() -> None:
     claim = kinds(
         render("--set", "persistence.storageClass=fast", "--set", "persistence.size=20Gi"),
@@ -432,13 +381,118 @@ def test_persistence_values() -> None:
 def test_admin_token_values() -> None:
     given = kinds(render("--set", "auth.token=s3cret"), "Secret")["fnmesh-admin-token"]
     assert given["data"]["token"] == "czNjcmV0"  # base64 of s3cret
-    made = kinds(render(), "Secret")["fnmesh-admin-token"]
-    assert len(made["data"]["token"]) >= 40
-    existing = render("--set", "auth.existingSecret=my-token")
-    assert "fnmesh-admin-token" not in kinds(existing, "Secret")
-    (item,) = deployment(existing, "api")["spec"]["template"]["spec"]["containers"]
-    (token,) = [e for e in item["env"] if e["name"] == "FNMESH_API_TOKEN"]
-    assert token["valueFrom"]["secretKeyRef"] == {"name": "my-token", "key": "token"}
+    for args, name in [((), "fnmesh-admin-token"), (("--set", "auth.existingSecret=my"), "my")]:
+        objects = render(*args)
+        assert not kinds(objects, "Secret")  # made before install, never at render time
+        (item,) = deployment(objects, "api")["spec"]["template"]["spec"]["containers"]
+        (token,) = [e for e in item["env"] if e["name"] == "FNMESH_API_TOKEN"]
+        assert token["valueFrom"]["secretKeyRef"] == {"name": name, "key": "token"}
+
+
+# -- the same bytes every time -----------------------------------------------------------
+
+RENDERINGS = {
+    **VARIANTS,
+    "cert-manager": ("--set", "identity.certManager.enabled=true"),
+    "token": ("--set", "auth.token=s3cret"),
+}
+
+
+@pytest.mark.parametrize("variant", RENDERINGS)
+def test_rendering_twice_gives_the_same_bytes(variant: str) -> None:
+    first, second = template(*RENDERINGS[variant]), template(*RENDERINGS[variant])
+    assert first == second, "the chart made something at render time (keys, tokens, dates?)"
+    made_now = r"\{\{[^}]*\b(gen\w+|rand\w+|uuidv4|now|lookup)\b"
+    for path in (CHART / "templates").glob("*"):
+        code = re.sub(r"\{\{-?\s*/\*.*?\*/\s*-?\}\}", "", path.read_text(), flags=re.S)
+        found = re.search(made_now, code)
+        assert found is None, f"{path.name} makes {found and found.group(1)} at render time"
+
+
+def test_cert_manager_makes_the_authority_the_api_reads() -> None:
+    objects = render("--set", "identity.certManager.enabled=true")
+    (issuer,) = [o for o in objects if o["kind"] == "Issuer"]
+    (certificate,) = [o for o in objects if o["kind"] == "Certificate"]
+    assert issuer["spec"] == {"selfSigned": {}}
+    spec = certificate["spec"]
+    assert spec["isCA"] is True and spec["secretName"] == "fnmesh-identity"
+    assert spec["privateKey"] == {"algorithm": "ECDSA", "size": 256, "rotationPolicy": "Never"}
+    assert spec["issuerRef"]["name"] == issuer["metadata"]["name"]
+    api = deployment(objects, "api")["spec"]["template"]["spec"]
+    ca = {v["name"]: v for v in api["volumes"]}["ca"]["secret"]
+    paths = {item["key"]: item["path"] for item in ca["items"]}
+    assert paths == {"ca.crt": "ca.crt", "tls.crt": "issuer.crt", "tls.key": "issuer.key"}
+
+
+# -- Linkerd's ports, probes, leader election ---------------------------------------------
+
+
+def test_no_container_listens_on_a_linkerd_port() -> None:
+    containers = [
+        (name, item)
+        for variant in VARIANTS
+        for name, deploy in kinds(render(*VARIANTS[variant]), "Deployment").items()
+        for item in deploy["spec"]["template"]["spec"]["containers"]
+    ]
+    stamped = Revision(
+        metadata=ObjectMeta(name="hello-00001", namespace="team-a", uid="u-1"),
+        spec=RevisionSpec(
+            function="hello", handler="main:handle", artifact=Artifact(digest="sha256:" + "a" * 64)
+        ),
+    )
+    replica = make_deployment(stamped, ClusterConfig())["spec"]["template"]["spec"]
+    containers += [("function replica", item) for item in replica["containers"]]
+    containers += [("function replica", item) for item in replica.get("initContainers", [])]
+    assert len(containers) > 6
+    for name, item in containers:
+        ports = {p["containerPort"] for p in item.get("ports", [])}
+        for env in item.get("env", []):
+            if env["name"].endswith("_PORT") and env.get("value", "").isdigit():
+                ports.add(int(env["value"]))
+        assert not ports & LINKERD_PORTS, f"{name}/{item['name']} uses {ports & LINKERD_PORTS}"
+
+
+def test_the_operator_has_a_liveness_probe_on_kopfs_health_endpoint() -> None:
+    operator = deployment(render(), "operator")
+    (item,) = operator["spec"]["template"]["spec"]["containers"]
+    probe = item["livenessProbe"]["httpGet"]
+    assert probe == {"path": "/healthz", "port": "health"}
+    (port,) = item["ports"]
+    env = env_of(operator)
+    assert env["FNMESH_OPERATOR_LIVENESS"] == f"http://0.0.0.0:{port['containerPort']}/healthz"
+    assert "FNMESH_OPERATOR_PEERING" not in env
+    assert operator["spec"]["replicas"] == 1 and operator["spec"]["strategy"]["type"] == "Recreate"
+    assert not [o for o in render() if o["apiVersion"].startswith("kopf.dev/")]
+
+
+@pytest.mark.parametrize("scope", ["cluster", "namespaces"])
+def test_more_operators_elect_a_leader_with_kopf_peering(scope: str) -> None:
+    args = ("--set", "operator.replicas=3")
+    if scope == "namespaces":
+        args += ("--set", "rbac.namespaces={team-a,team-b}")
+    objects = render(*args)
+    operator = deployment(objects, "operator")
+    assert operator["spec"]["replicas"] == 3
+    assert operator["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert env_of(operator)["FNMESH_OPERATOR_PEERING"] == "fnmesh"
+    peerings = [o for o in objects if o["apiVersion"] == "kopf.dev/v1"]
+    crds = kinds(objects, "CustomResourceDefinition")
+    if scope == "cluster":
+        assert [(p["kind"], p["metadata"]["name"]) for p in peerings] == [
+            ("ClusterKopfPeering", "fnmesh")
+        ]
+        role = kinds(objects, "ClusterRole")["fnmesh-operator-peering"]
+        assert "clusterkopfpeerings.kopf.dev" in crds
+    else:
+        assert {(p["kind"], p["metadata"]["namespace"]) for p in peerings} == {
+            ("KopfPeering", "team-a"),
+            ("KopfPeering", "team-b"),
+        }
+        role = kinds(objects, "Role")["fnmesh-operator-peering"]
+        assert "kopfpeerings.kopf.dev" in crds
+    named = [r for r in role["rules"] if r.get("resourceNames")]
+    assert named and all(r["resourceNames"] == ["fnmesh"] for r in named)
+    assert {v for r in role["rules"] for v in r["verbs"]} == {"get", "patch", "list", "watch"}
 
 
 def test_gateway_service_values() -> None:
@@ -583,13 +637,26 @@ def test_every_entry_point_takes_the_environment_the_chart_gives_it(variant: str
         assert cluster.addresses.activator_url.startswith("https://fnmesh-activator.")
 
 
-def test_the_identity_secret_is_a_working_authority(tmp_path: Path) -> None:
-    secret = kinds(render(), "Secret")["fnmesh-identity"]
-    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+def test_the_readmes_authority_commands_make_a_working_authority(tmp_path: Path) -> None:
+    """The commands README.md gives for the identity Secret make files the API loads."""
+    assert not [o for o in render() if o["kind"] == "Secret"]  # the chart makes none
+    readme = (CHART / "README.md").read_text()
+    (block,) = re.findall(r"```sh\n(openssl req [^`]+?)```", readme)
     source = tmp_path / "secret"
     source.mkdir()
-    for key, value in secret["data"].items():
-        (source / key).write_bytes(base64.b64decode(value))
+    script = block.replace("\\\n", " ").splitlines()
+    commands = [line for line in script if line.startswith("openssl ")]
+    assert commands, block
+    for command in commands:
+        done = subprocess.run(
+            command, shell=True, cwd=source, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+    creates = [line for line in script if line.startswith("kubectl ")]
+    (create,) = creates
+    assert "--from-file=ca.crt" in create and "--from-file=issuer.key" in create
+    (source / "issuer.crt").write_bytes((source / "ca.crt").read_bytes())  # issuer.crt=ca.crt
+    assert "--from-file=issuer.crt=ca.crt" in create
     now = datetime.datetime.now(datetime.UTC)
     authority = load_authority(source, tmp_path / "private", trust_domain="fnmesh.local", now=now)
     identity = "hello.default.serviceaccount.identity.fnmesh.local"
@@ -633,12 +700,22 @@ def test_the_docs_commands_name_what_the_chart_installs() -> None:
     for kind, pattern in [
         ("Deployment", r"deployment/([\w-]+)"),
         ("Service", r"service/([\w-]+)"),
-        ("Secret", r"get secret ([\w-]+)"),
     ]:
         named = re.findall(pattern, docs)
         assert named, pattern
         for name in named:
             assert name in kinds(objects, kind), f"docs name {kind} {name}"
+    # the Secrets the docs make or read are the ones the components use
+    used = set()
+    for deploy in kinds(objects, "Deployment").values():
+        pod = deploy["spec"]["template"]["spec"]
+        used |= {v["secret"]["secretName"] for v in pod.get("volumes", []) if "secret" in v}
+        for item in pod["containers"]:
+            for env in item["env"]:
+                if "secretKeyRef" in env.get("valueFrom", {}):
+                    used.add(env["valueFrom"]["secretKeyRef"]["name"])
+    secrets = re.findall(r"(?:create secret generic|get secret) ([\w-]+)", docs)
+    assert set(secrets) == used == {"fnmesh-identity", "fnmesh-admin-token"}, secrets
     (crds,) = re.findall(r"kubectl get crd ([\w. -]+)\n", docs)
     assert set(crds.split()) <= set(kinds(objects, "CustomResourceDefinition"))
     for module in re.findall(r"python -m ([\w.]+)", docs + readme):

@@ -27,8 +27,7 @@ import aiohttp
 import kmock
 import kubernetes
 import pytest
-import yaml
-from kmockapi import ApiThread, KubeApi
+from kmockapi import ApiThread, KubeApi, configuration
 from support.e2e import wait_for
 
 from fnmesh.functions import fetch
@@ -75,8 +74,8 @@ def answer(request: kmock.Request) -> dict[str, Any]:
     return {**request.data, "status": status}
 
 
-def client_for(url: str) -> KubeClient:
-    return KubeClient(kubernetes.client.ApiClient(kubernetes.client.Configuration(host=url)))
+def client_for(url: str, component: str | None = "api") -> KubeClient:
+    return KubeClient(kubernetes.client.ApiClient(configuration(url, component)))
 
 
 def authority_files(folder: Path) -> CertificateAuthority:
@@ -204,7 +203,8 @@ async def test_the_admin_token_is_kept_as_its_hash(cluster: ApiThread, platform:
 
 def tokens_elsewhere(cluster: ApiThread) -> None:
     """Tokens follow the platform's namespace: the API's view stays 'fnmesh-system'."""
-    store = ClusterStore(client_for(cluster.url), platform_namespace="platform")
+    # the chart would run in "platform" then; the test stands in for that release
+    store = ClusterStore(client_for(cluster.url, None), platform_namespace="platform")
     adopt_token(store, "cli", "a-token-of-the-cli-1234")
     assert cluster.names("fnmesh.dev/v1alpha1/tokens", "platform") == {"cli"}
     assert cluster.names("fnmesh.dev/v1alpha1/tokens", "fnmesh-system") == set()
@@ -425,24 +425,12 @@ async def test_a_workload_gets_its_service_accounts_identity(platform: Running) 
 # -- fn up --backend kubernetes --------------------------------------------------------------
 
 
-def kubeconfig(path: Path, server: str) -> Path:
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "test", "cluster": {"server": server}}],
-        "users": [{"name": "test", "user": {"token": "test-token"}}],
-        "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test"}}],
-        "current-context": "test",
-    }
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
 def test_fn_up_serves_the_clusters_api_here(cluster: ApiThread, tmp_path: Path) -> None:
     home = tmp_path / "home"
     env = {
         **os.environ,
-        "KUBECONFIG": str(kubeconfig(tmp_path / "kubeconfig", cluster.url)),
+        # fn up runs as the person at the keyboard: the cluster's admin
+        "KUBECONFIG": str(cluster.kubeconfig(tmp_path / "kubeconfig")),
         "FNMESH_HOME": str(home),
     }
     command = [sys.executable, "-m", "fnmesh.platform.cli", "up", "--backend", "kubernetes"]

@@ -9,7 +9,7 @@ from typing import Any
 
 import kubernetes
 import pytest
-from kmockapi import ApiThread
+from kmockapi import ApiThread, configuration
 
 from fnmesh.platform.cluster.follow import RevisionFollower, ready_replicas
 from fnmesh.platform.cluster.stores import ClusterStore
@@ -21,7 +21,7 @@ MERGE = {"Content-Type": "application/merge-patch+json"}
 
 
 def client_for(url: str) -> KubeClient:
-    return KubeClient(kubernetes.client.ApiClient(kubernetes.client.Configuration(host=url)))
+    return KubeClient(kubernetes.client.ApiClient(configuration(url, "autoscaler")))
 
 
 async def until(what: str, check: Callable[[], Any], timeout: float = 10.0) -> Any:

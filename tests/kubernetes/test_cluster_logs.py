@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import kmock
-import kubernetes
 import pytest
 from kmockapi import ApiThread, KubeApi
 
@@ -62,8 +61,7 @@ def logs() -> Iterator[PodLogs]:
         for name in LOGS:
             cluster.request("POST", PODS, pod(name))
         cluster.request("POST", PODS, pod("other-00001-ccccc", function="other"))
-        configuration = kubernetes.client.Configuration(host=cluster.url)
-        yield PodLogs(KubeClient(kubernetes.client.ApiClient(configuration)))
+        yield PodLogs(KubeClient(cluster.api_client("api")))
 
 
 def test_tail_merges_the_replicas_by_time(logs: PodLogs) -> None:

@@ -26,7 +26,6 @@ from typing import IO, Any
 
 import kmock
 import pytest
-import yaml
 from kmockapi import ApiThread, KubeApi
 from support.e2e import wait_for
 
@@ -64,22 +63,10 @@ def listening(port: int) -> bool:
         return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
-def kubeconfig(path: Path, server: str) -> Path:
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "test", "cluster": {"server": server}}],
-        "users": [{"name": "test", "user": {"token": "test-token"}}],
-        "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test"}}],
-        "current-context": "test",
-    }
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
 class Processes:
     def __init__(self, tmp_path: Path, cluster: ApiThread) -> None:
         self.tmp = tmp_path
+        self.cluster = cluster
         self.ports = {name: free_port() for name in ("api", "identity", *COMPONENTS)}
         self.authority = authority = CertificateAuthority.create(
             datetime.datetime.now(datetime.UTC)
@@ -91,7 +78,6 @@ class Processes:
         (ca / "issuer.key").write_text(key_to_pem(authority.issuer.key))
         self.env = {
             **os.environ,
-            "KUBECONFIG": str(kubeconfig(tmp_path / "kubeconfig", cluster.url)),
             "FNMESH_LISTEN_HOST": "127.0.0.1",
             "FNMESH_TRUST_ANCHORS": authority.trust_anchors_pem,
             "FNMESH_IDENTITY_URL": f"https://127.0.0.1:{self.ports['identity']}",
@@ -106,6 +92,10 @@ class Processes:
 
     def start(self, component: str) -> None:
         env = {**self.env, "FNMESH_LISTEN_PORT": str(self.ports[component])}
+        # each component with its own ServiceAccount, as the chart runs it
+        env["KUBECONFIG"] = str(
+            self.cluster.kubeconfig(self.tmp / f"{component}.kubeconfig", component)
+        )
         if component == "api":
             env["FNMESH_IDENTITY_PORT"] = str(self.ports["identity"])
         else:

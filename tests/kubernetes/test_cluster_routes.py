@@ -9,7 +9,7 @@ from typing import Any
 
 import kubernetes
 import pytest
-from kmockapi import ApiThread
+from kmockapi import ApiThread, configuration
 
 from fnmesh.platform.cluster.endpoints import RouteSource, with_service_endpoints
 from fnmesh.platform.cluster.stores import ClusterStore
@@ -21,7 +21,7 @@ GROUP = "/apis/fnmesh.dev/v1alpha1/namespaces"
 
 
 def client_for(url: str) -> KubeClient:
-    return KubeClient(kubernetes.client.ApiClient(kubernetes.client.Configuration(host=url)))
+    return KubeClient(kubernetes.client.ApiClient(configuration(url, "gateway")))
 
 
 async def until(what: str, check: Callable[[], Any], timeout: float = 10.0) -> Any:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 from collections.abc import Iterator
 
-import kubernetes
 import pytest
 from kmockapi import ApiThread
 
@@ -28,8 +27,7 @@ def cluster() -> Iterator[ApiThread]:
 
 @pytest.fixture
 def secrets(cluster: ApiThread) -> Iterator[KubernetesSecrets]:
-    configuration = kubernetes.client.Configuration(host=cluster.url)
-    client = KubeClient(kubernetes.client.ApiClient(configuration), timeout=5)
+    client = KubeClient(cluster.api_client("api"), timeout=5)
     yield KubernetesSecrets(client, now=lambda: "2026-12-01T10:00:00Z")
     client.close()
 

@@ -11,7 +11,7 @@ import kmock
 import kubernetes
 import kubernetes_validate
 import pytest
-from kmockapi import ApiThread, KubeApi
+from kmockapi import ApiThread, KubeApi, configuration
 
 from fnmesh.platform.runtime.kubernetes.crds import token_crd
 from fnmesh.platform.store import Conflict, Event, Expired, NotFound
@@ -34,8 +34,8 @@ def fn(name: str, handler: str = "m:f", namespace: str = "default") -> dict[str,
 
 
 def client_for(url: str) -> KubeClient:
-    configuration = kubernetes.client.Configuration(host=url)
-    return KubeClient(kubernetes.client.ApiClient(configuration), timeout=5)
+    # the store itself, not one component: the cluster's admin
+    return KubeClient(kubernetes.client.ApiClient(configuration(url)), timeout=5)
 
 
 @pytest.fixture
@@ -238,7 +238,8 @@ async def test_watch_replays_then_follows_live_changes(store: KubernetesStore) -
     current = await asyncio.to_thread(store.get, "Function", "default", "a")
     await asyncio.to_thread(store.update, {**current, "spec": {"handler": "m:g"}})
     revision = {**fn("hello-00001"), "kind": "Revision", "apiVersion": "fnmesh.dev/v1alpha1"}
-    revision["spec"] = {"function": "hello"}
+    artifact = {"digest": "sha256:" + "1" * 64, "build": "b-1"}
+    revision["spec"] = {"function": "hello", "handler": "m:f", "artifact": artifact}
     await asyncio.to_thread(store.create, revision)  # another kind: not seen
     await asyncio.to_thread(store.delete, "Function", "default", "a")
     events = await asyncio.wait_for(watcher, 10)

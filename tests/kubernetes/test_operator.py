@@ -14,8 +14,7 @@ from typing import Any
 
 import kmock
 import pytest
-import yaml
-from kmockapi import ApiThread
+from kmockapi import ApiThread, token_for
 from operatorkit import (
     DIGEST_1,
     DIGEST_2,
@@ -150,13 +149,9 @@ def test_an_update_stamps_a_new_revision_and_moves_the_traffic(
     assert get(cluster, "TrafficSplit", "hello")["spec"]["backends"] == old  # until it is ready
     report_ready(cluster, "hello-00002")
     until(cluster, "TrafficSplit", "hello", lambda s: s["spec"]["backends"] == new)
-    # the split is written first, the status right after it
-    fn = until(
-        cluster,
-        "Function",
-        "hello",
-        lambda f: f["status"].get("latestReadyRevision") != "hello-00001",
-    )
+    # the split is written before the function's status: wait for both
+    newest = lambda f: f.get("status", {}).get("latestReadyRevision") == "hello-00002"  # noqa: E731
+    fn = until(cluster, "Function", "hello", newest)
     assert fn["status"]["observedGeneration"] == 2
     assert fn["status"]["latestReadyRevision"] == "hello-00002"
     until(cluster, "Deployment", "hello-00001", lambda d: d["spec"]["replicas"] == 0)
@@ -167,7 +162,7 @@ def test_scale_decisions_set_replicas_and_a_restart_keeps_them(cluster: ApiThrea
     with RunningOperator(cluster):
         cluster.request("POST", path("Function"), function())
         until(cluster, "Deployment", "hello-00001")
-        scaler = KubernetesScaler(client_for(cluster.url))
+        scaler = KubernetesScaler(client_for(cluster.url, "autoscaler"))
         revision = Revision.from_dict(get(cluster, "Revision", "hello-00001"))
         asyncio.run(scaler.scale(revision, 3))
         scaler.client.close()
@@ -209,7 +204,7 @@ def test_a_deleted_deployment_is_made_again(cluster: ApiThread, operator: Runnin
 def test_a_scale_decision_for_a_revision_without_a_deployment_is_skipped(
     cluster: ApiThread,
 ) -> None:
-    scaler = KubernetesScaler(client_for(cluster.url))
+    scaler = KubernetesScaler(client_for(cluster.url, "autoscaler"))
     revision = Revision.from_dict(
         {
             "metadata": {"name": "hello-00009", "namespace": NS},
@@ -301,19 +296,6 @@ def test_apply_writes_only_what_differs(cluster: ApiThread) -> None:
 # -- the entry point the chart runs ----------------------------------------------------------
 
 
-def kubeconfig(path: Path, server: str) -> Path:
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "test", "cluster": {"server": server}}],
-        "users": [{"name": "test", "user": {"token": "test-token"}}],
-        "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test"}}],
-        "current-context": "test",
-    }
-    path.write_text(yaml.safe_dump(config))
-    return path
-
-
 def test_the_entry_point_runs_the_operator_until_terminated(tmp_path: Path) -> None:
     with ApiThread(namespaces=(NS, "elsewhere")) as cluster:
         run_the_entry_point(cluster, tmp_path)
@@ -322,7 +304,7 @@ def test_the_entry_point_runs_the_operator_until_terminated(tmp_path: Path) -> N
 def run_the_entry_point(cluster: ApiThread, tmp_path: Path) -> None:
     env = {
         **os.environ,
-        "KUBECONFIG": str(kubeconfig(tmp_path / "kubeconfig", cluster.url)),
+        "KUBECONFIG": str(cluster.kubeconfig(tmp_path / "kubeconfig", "operator")),
         "FNMESH_GATEWAY_DOMAIN": "fn.example.com",
         "FNMESH_WATCH_NAMESPACES": NS,
     }
@@ -343,7 +325,9 @@ def run_the_entry_point(cluster: ApiThread, tmp_path: Path) -> None:
         sent = list(cluster.api[kmock.action.WATCH])
         paths = [r.url.path for r in sent if r.url.path != "/api/v1/namespaces"]
         assert paths and all(f"/namespaces/{NS}/" in path for path in paths), paths
-        assert any(r.headers.get("Authorization") == "Bearer test-token" for r in sent)
+        assert any(
+            r.headers.get("Authorization") == f"Bearer {token_for('operator')}" for r in sent
+        )
     finally:
         process.send_signal(signal.SIGTERM)
         code = process.wait(30)

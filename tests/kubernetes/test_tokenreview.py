@@ -9,7 +9,7 @@ from typing import Any
 import kmock
 import kubernetes
 import pytest
-from kmockapi import ApiThread, KubeApi
+from kmockapi import ApiThread, KubeApi, configuration
 
 from fnmesh.platform.mesh.identity import IdentityRefused
 from fnmesh.platform.mesh.identity.names import Identity
@@ -125,8 +125,7 @@ def cluster() -> Iterator[ApiThread]:
 
 
 def reviews_at(url: str) -> KubernetesTokenReviews:
-    configuration = kubernetes.client.Configuration(host=url)
-    return KubernetesTokenReviews(kubernetes.client.ApiClient(configuration), timeout=2)
+    return KubernetesTokenReviews(kubernetes.client.ApiClient(configuration(url, "api")), timeout=2)
 
 
 async def test_tokens_are_reviewed_by_the_cluster(cluster: ApiThread) -> None:

@@ -101,15 +101,6 @@ app.kubernetes.io/part-of: fnmesh
   readOnly: true
 {{- end }}
 
-{{/* The mesh that secures and splits function traffic: fnmesh's own, or Linkerd. */}}
-{{- define "fnmesh.mesh" -}}
-{{- if .Values.linkerd.enabled }}linkerd{{ else }}fnmesh{{ end }}
-{{- end }}
-
-{{- define "fnmesh.splitApiVersion" -}}
-{{- if .Values.linkerd.enabled }}{{ .Values.linkerd.splitApiVersion }}{{ else }}split.smi-spec.io/v1alpha4{{ end }}
-{{- end }}
-
 {{/* Environment every platform component gets (see README.md, "Component environment"). */}}
 {{- define "fnmesh.commonEnv" -}}
 - name: FNMESH_STORE
@@ -120,10 +111,6 @@ app.kubernetes.io/part-of: fnmesh
   value: {{ join "," .Values.rbac.namespaces | quote }}
 - name: FNMESH_TRUST_DOMAIN
   value: {{ .Values.trustDomain | quote }}
-- name: FNMESH_MESH
-  value: {{ include "fnmesh.mesh" . | quote }}
-- name: FNMESH_SPLIT_API_VERSION
-  value: {{ include "fnmesh.splitApiVersion" . | quote }}
 - name: FNMESH_GATEWAY_DOMAIN
   value: {{ .Values.gateway.domain | quote }}
 - name: FNMESH_API_URL
@@ -200,11 +187,7 @@ spec:
     metadata:
       labels:
         {{- include "fnmesh.labels" $ctx | nindent 8 }}
-      {{- $annotations := merge (dict) ($v.podAnnotations | default dict) }}
-      {{- if $root.Values.linkerd.enabled }}
-      {{- $_ := set $annotations "linkerd.io/inject" "enabled" }}
-      {{- end }}
-      {{- with $annotations }}
+      {{- with $v.podAnnotations }}
       annotations:
         {{- toYaml . | nindent 8 }}
       {{- end }}

@@ -20,7 +20,7 @@ A replica pod runs three containers:
 - ``function``: the runtime (``python -m fnmesh.functions``) serving the handler on
   127.0.0.1:8080 only;
 - ``fnmesh-proxy``: the replica proxy (``python -m fnmesh.platform.mesh.proxy``) taking
-  inbound mTLS on 4143 and serving ``/ready``, ``/live`` and metrics on 4191; it gets its
+  inbound mTLS on 8143 and serving ``/ready``, ``/live`` and metrics on 8191; it gets its
   certificate from the identity endpoint with the projected token (audience
   ``identity.fnmesh.dev``), reports every second to the telemetry hub (always mTLS,
   so ``telemetry_url`` is reached over https) and is configured by the ``FNMESH_PROXY_*``
@@ -79,8 +79,8 @@ ARTIFACT_DIR = "/fnmesh/artifact"
 SOURCE_DIR = f"{ARTIFACT_DIR}/source"
 SITE_DIR = f"{ARTIFACT_DIR}/site"
 RUNTIME_PORT = 8080
-INBOUND_PORT = 4143
-ADMIN_PORT = 4191
+INBOUND_PORT = 8143  # never one of Linkerd's proxy ports (4140, 4143, 4190, 4191)
+ADMIN_PORT = 8191
 SERVICE_PORT = 80
 GRACE_SECONDS = 10
 RUNTIME_CONTAINER = "function"

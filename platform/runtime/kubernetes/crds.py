@@ -128,6 +128,11 @@ _READY = {
     "type": "string",
     "jsonPath": '.status.conditions[?(@.type=="Ready")].status',
 }
+# A CEL transition rule: an update may not change the node it sits on.
+IMMUTABLE = {
+    "rule": "self == oldSelf",
+    "message": "a revision's spec is immutable: deploy again to stamp a new revision",
+}
 _AGE = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
 
 
@@ -199,8 +204,16 @@ def function_crd() -> dict[str, Any]:
 
 
 def revision_crd() -> dict[str, Any]:
-    """The Revision CRD: an immutable snapshot of a function's code and configuration."""
-    spec = {**openapi(REVISION_FIELDS), "description": "the function's spec, frozen"}
+    """The Revision CRD: an immutable snapshot of a function's code and configuration.
+
+    The API server itself refuses any change to a stamped revision's spec (a CEL rule),
+    so not even ``kubectl edit`` can make a revision differ from what was built.
+    """
+    spec = {
+        **openapi(REVISION_FIELDS),
+        "description": "the function's spec, frozen",
+        "x-kubernetes-validations": [IMMUTABLE],
+    }
     return _crd(
         kind="Revision",
         plural="revisions",

@@ -38,6 +38,7 @@ import asyncio
 import datetime
 import logging
 import os
+import secrets
 import sys
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -279,10 +280,17 @@ def main() -> int:
     register(registry, Operator(Cluster(client), config))
     kopf.on.login(registry=registry)(kopf.login_via_client)
     namespaces = list(config.watch_namespaces)
+    # The chart's liveness probe asks kopf's health endpoint. With more than one replica
+    # the chart names a peering: each replica takes a random priority, so they never tie
+    # (kopf pauses every peer of equal priority) and exactly the highest one acts.
+    peering = os.environ.get("FNMESH_OPERATOR_PEERING") or None
     kopf.run(
         registry=registry,
         settings=configure(kopf.OperatorSettings()),
-        standalone=True,
+        standalone=peering is None,
+        peering_name=peering,
+        priority=secrets.randbelow(2**31) + 1 if peering else None,
+        liveness_endpoint=os.environ.get("FNMESH_OPERATOR_LIVENESS") or None,
         clusterwide=not namespaces,
         namespaces=namespaces,
     )

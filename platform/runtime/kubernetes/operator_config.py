@@ -34,7 +34,6 @@ from fnmesh.platform.model.names import MAX_NAMESPACE_NAME, check_name
 from fnmesh.platform.model.resources import Visibility
 from fnmesh.platform.runtime.kubernetes.config import ClusterConfig
 
-_URL = re.compile(r"^https?://[^/\s?#]+/?$")
 _DOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 GATEWAY_ACCOUNT = "fnmesh-gateway"
 ACTIVATOR_ACCOUNT = "fnmesh-activator"
@@ -83,13 +82,9 @@ class OperatorConfig:
                 f"must be a DNS name such as 'fn.example.com', not {domain!r}",
             )
         timeout = _seconds(env, "FNMESH_REQUEST_TIMEOUT", REQUEST_TIMEOUT, 300, problems)
+        # checked with the cluster's settings (ClusterConfig.telemetry_url): set, it is
+        # where the controller also reads a canary's golden metrics
         telemetry = env.get("FNMESH_TELEMETRY_URL", "").strip() or None
-        if telemetry is not None and not _URL.match(telemetry):
-            problems.add(
-                "FNMESH_TELEMETRY_URL",
-                "must be the telemetry hub's http(s)://host[:port] (e.g. "
-                f"'http://fnmesh-telemetry.fnmesh:9090'), or empty for none, not {telemetry!r}",
-            )
         ca_file = env.get("FNMESH_TELEMETRY_CA_FILE", "").strip() or None
         keep = _count(env, "FNMESH_KEEP_REVISIONS", DEFAULT_KEEP, problems)
         grace = _seconds(env, "FNMESH_RETIRE_GRACE", RETIRE_GRACE, 600, problems, zero=True)
