@@ -69,7 +69,7 @@ class Shell:
     def listen(self, host: str, port: int) -> socket.socket:
         """A socket bound to ``host:port`` (0: any free port), closed at stop."""
         sock = listen(host, port)
-        self.on_stop(f"listener on {host}:{port}", sock.close)
+        self.on_stop(f"listener on {host}:{sock.getsockname()[1]}", sock.close)
         return sock
 
     async def serve_asgi(
