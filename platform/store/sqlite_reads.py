@@ -7,7 +7,8 @@ connection of its own, read-only, used from worker threads one call at a time. I
 mode it sees every committed write and never waits for a writer, nor a writer for it.
 
 ``list`` blocks (call it in a thread); ``watch`` is the store's change feed with its
-queries and JSON decoding run in a worker thread, woken at once by the store's writes.
+queries and JSON decoding run in a thread of the reader's own (never queued behind other
+work in the loop's default executor), woken at once by the store's writes.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import json
 import sqlite3
 import threading
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fnmesh.platform.store.errors import Expired
@@ -34,8 +36,12 @@ class SqliteReads:
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.execute("PRAGMA query_only=1")
         self._lock = threading.Lock()
+        # a thread of its own: a busy default executor (builds, file removals) never
+        # delays the feed
+        self._thread = ThreadPoolExecutor(1, thread_name_prefix="store reads")
 
     def close(self) -> None:
+        self._thread.shutdown(wait=False, cancel_futures=True)
         with self._lock:
             self._db.close()
 
@@ -65,7 +71,8 @@ class SqliteReads:
         last = since
         while True:
             wakeup = self.store.wakeup()  # before reading: a write during the read sets it
-            read_to, events = await asyncio.to_thread(self._changes, kinds, last)
+            loop = asyncio.get_running_loop()
+            read_to, events = await loop.run_in_executor(self._thread, self._changes, kinds, last)
             for event in events:
                 yield event
             if read_to == last:
