@@ -78,8 +78,13 @@ class RouteTable:
         return self.routes.get((namespace, function))
 
     def ready_replicas(self, namespace: str, function: str, revision: str) -> int:
-        routes = self.routes.get((namespace, function))
-        return len(routes.endpoints.get(revision, ())) if routes else 0
+        """Ready replicas of ``function``'s ``revision`` by its own status, whatever its
+        weight: a request admitted for a revision that then left the split is still
+        forwarded to it (``Gateway._activate``), so its capacity must not drop to zero."""
+        body = self._revisions.get((namespace, revision))
+        if body is None or _owner(body) != function:
+            return 0
+        return len(_ready_endpoints(body))
 
     def listen(self, callback: Callable[[str, str], None]) -> None:
         """Call ``callback(namespace, function)`` after that function's routes change."""
@@ -142,7 +147,7 @@ class RouteTable:
             self._store(self._splits, key, None if gone else tuple(split_weights(obj)))
             return [key]
         self._store(self._revisions, key, None if gone else obj)
-        owner = (meta.get("labels") or {}).get(LABEL_FUNCTION)
+        owner = _owner(obj)
         return [(key[0], owner)] if owner else []
 
     @staticmethod
@@ -173,6 +178,12 @@ class RouteTable:
             concurrency=concurrency,
             tags=tags,
         )
+
+
+def _owner(revision: dict[str, Any]) -> str | None:
+    """The function a revision belongs to (its label)."""
+    owner = ((revision.get("metadata") or {}).get("labels") or {}).get(LABEL_FUNCTION)
+    return str(owner) if owner else None
 
 
 def _tags(function: dict[str, Any]) -> dict[str, str]:
