@@ -172,10 +172,15 @@ async def test_requests_are_served_while_the_store_lists_slowly() -> None:
     objects = [function("hello"), revision("hello-1", "hello", address), split("hello", "hello-1")]
     store = SlowStore(objects)
     table, gateway = await started(store)
+    told: list[tuple[str, str]] = []
+    table.listen(lambda namespace, name: told.append((namespace, name)))
     try:
         # the feed expires: the table lists everything again, and the lists are stuck
         await served_while_stuck(gateway, store.gate, lambda: store.feed.put_nowait(Expired("")))
-        assert table.get("default", "hello") is not None
+        # listed again: listeners (the activator) hear of every function, anything may have
+        # changed while the feed was lost
+        await until("the listeners to hear of the new list", lambda: told)
+        assert told == [("default", "hello")]
     finally:
         await gateway.close(drain_timeout=0.5)
         await table.close()
