@@ -17,6 +17,8 @@ What they share: ``settings`` (the environment the chart sets, validated once),
 Service as its endpoint), ``identity`` (the certificate authority and who may have which
 identity), ``certificates`` (a component's own certificate), ``admission`` and
 ``demand`` (the activator's two wires), ``follow`` (which revisions the autoscaler
-scales), ``artifacts``, ``pod_logs`` and ``process`` (running a component until
-SIGTERM). Decisions stay pure functions of their inputs; these modules do the I/O.
+scales), ``artifacts`` and ``pod_logs``. Running a component as a process (settings read
+once, logging, the loop, SIGTERM, stop steps) is the entry-point shell's
+(``fnmesh.platform.shell``), the same as ``fn up``'s. Decisions stay pure functions of
+their inputs; these modules do the I/O.
 """

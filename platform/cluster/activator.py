@@ -23,17 +23,17 @@ from fnmesh.platform.cluster.certificates import ComponentIdentity
 from fnmesh.platform.cluster.demand import RemoteDemand
 from fnmesh.platform.cluster.endpoints import RouteSource
 from fnmesh.platform.cluster.gateway import synced
-from fnmesh.platform.cluster.process import EXIT_START, listen, refuse, run
 from fnmesh.platform.cluster.settings import ACTIVATOR_PORT, ClusterSettings
 from fnmesh.platform.cluster.stores import ClusterStore
 from fnmesh.platform.gateway.table import RouteTable
 from fnmesh.platform.http import serve as serve_http
 from fnmesh.platform.mesh.identity import IdentityRefused, component_identity
-from fnmesh.platform.model.errors import ValidationError
+from fnmesh.platform.shell import EXIT_START, listen, refuse, run
 from fnmesh.platform.store import StoreError
 from fnmesh.platform.store.kubernetes import KubeClient
 
 log = logging.getLogger("fnmesh.cluster.activator")
+NAME = "fnmesh activator"
 DRAIN_TIMEOUT = 10.0
 
 
@@ -41,7 +41,7 @@ async def serve(settings: ClusterSettings, stop: asyncio.Event) -> int:
     try:
         client = KubeClient.from_environment(timeout=settings.request_timeout)
     except StoreError as error:
-        return refuse("activator", error, EXIT_START)
+        return refuse(NAME, error, EXIT_START)
     store = ClusterStore(
         client,
         split_api_version=settings.split_api_version,
@@ -69,11 +69,11 @@ async def serve(settings: ClusterSettings, stop: asyncio.Event) -> int:
         if not await synced(routes, stop):
             if stop.is_set():
                 return 0
-            return refuse("activator", "the routes could not be read from the cluster", EXIT_START)
+            return refuse(NAME, "the routes could not be read from the cluster", EXIT_START)
         try:
             sock = listen(settings.listen_host, settings.listen_port)
         except OSError as error:
-            return refuse("activator", error, EXIT_START)
+            return refuse(NAME, error, EXIT_START)
         server = await serve_http(
             handler, settings.listen_host, 0, ssl=me.client.server_context(), sock=sock
         )
@@ -90,7 +90,7 @@ async def serve(settings: ClusterSettings, stop: asyncio.Event) -> int:
         await demand.close()
         return 0
     except IdentityRefused as error:
-        return refuse("activator", f"the identity endpoint refused: {error}", EXIT_START)
+        return refuse(NAME, f"the identity endpoint refused: {error}", EXIT_START)
     finally:
         await routes.close()
         await me.close()
@@ -98,11 +98,11 @@ async def serve(settings: ClusterSettings, stop: asyncio.Event) -> int:
 
 
 def main() -> int:
-    try:
-        settings = ClusterSettings.from_env(os.environ, port=ACTIVATOR_PORT)
-    except ValidationError as error:
-        return refuse("activator", error)
-    return run(lambda stop: serve(settings, stop))
+    return run(
+        NAME,
+        lambda: ClusterSettings.from_env(os.environ, port=ACTIVATOR_PORT),
+        lambda shell, settings: serve(settings, shell.stopping),
+    )
 
 
 if __name__ == "__main__":

@@ -12,17 +12,16 @@ the operator stamps revisions and writes status. ``fn stat`` and ``fn tap`` read
 telemetry hub (``FNMESH_TELEMETRY_URL``) over mTLS with the API's own component
 certificate, which it issues itself (it holds the authority).
 
-Start, in order: store and token, builder, the identity endpoint, the artifact listener,
-the HTTP listener. Stop, in reverse: the listeners stop accepting and finish requests,
-then the identity endpoint, then the store's client.
+The shell (``fnmesh.platform.shell``) reads the settings once, binds the listeners and
+runs the stop steps. Start, in order: store and token, builder, the identity endpoint,
+the artifact listener, the HTTP listener. Stop, in reverse: the listeners stop accepting
+and finish requests, then the identity endpoint, then the store's client.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime
-import hashlib
 import logging
 import os
 import shutil
@@ -31,18 +30,15 @@ import ssl
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
 
-import uvicorn
 from starlette.types import ASGIApp
 
 from fnmesh.platform.api import ApiDeps, build_app
-from fnmesh.platform.api.auth import SYSTEM_NAMESPACE, Tokens
+from fnmesh.platform.api.auth import Tokens
 from fnmesh.platform.build import Builder, BuildLimits
 from fnmesh.platform.cluster.artifacts import ArtifactService
 from fnmesh.platform.cluster.identity import ClusterVerifier, load_authority
 from fnmesh.platform.cluster.pod_logs import PodLogs
-from fnmesh.platform.cluster.process import EXIT_START, listen, refuse, run
 from fnmesh.platform.cluster.settings import ApiSettings
 from fnmesh.platform.cluster.stores import ClusterStore
 from fnmesh.platform.deploy import DeployService
@@ -55,33 +51,17 @@ from fnmesh.platform.mesh.identity import (
 )
 from fnmesh.platform.mesh.identity.service import IdentityService
 from fnmesh.platform.mesh.identity.tokenreview import KubernetesTokenReviews
-from fnmesh.platform.model.errors import ValidationError
-from fnmesh.platform.store import NotFound, Store, StoreError
+from fnmesh.platform.shell import AsgiServer, Shell, adopt_token, run
+from fnmesh.platform.store import StoreError
 from fnmesh.platform.store.kubernetes import KubeClient
 from fnmesh.platform.store.kubernetes_secrets import KubernetesSecrets
 from fnmesh.platform.telemetry.client import HubClient
 
+__all__ = ["ClusterApi", "adopt_token", "main", "serve"]
+
 log = logging.getLogger("fnmesh.cluster.api")
+NAME = "fnmesh api"
 ADMIN_TOKEN = "admin"
-
-
-def adopt_token(store: Store, name: str, secret: str, role: str = "admin") -> None:
-    """Make ``secret`` a valid API token named ``name`` (only its SHA-256 is kept)."""
-    digest = hashlib.sha256(secret.encode()).hexdigest()
-    body: dict[str, Any] = {
-        "apiVersion": "fnmesh.dev/v1alpha1",
-        "kind": "Token",
-        "metadata": {"name": name, "namespace": SYSTEM_NAMESPACE},
-        "spec": {"sha256": digest, "role": role},
-    }
-    try:
-        current = store.get("Token", SYSTEM_NAMESPACE, name)
-    except NotFound:
-        store.create(body)
-        return
-    if current.get("spec") != body["spec"]:
-        body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-        store.update(body)
 
 
 class ClusterApi:
@@ -113,7 +93,7 @@ class ClusterApi:
         self.me: IdentityClient | None = None  # the API's own certificate (for the hub)
         self.telemetry: HubClient | None = None
         self._private: Path | None = None
-        self._servers: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+        self._servers: list[AsgiServer] = []
 
     def app(self) -> ASGIApp:
         """The ASGI app of the HTTP port: the API."""
@@ -163,19 +143,9 @@ class ClusterApi:
     async def _serve(
         self, app: ASGIApp, sock: socket.socket, tls: ssl.SSLContext | None = None
     ) -> None:
-        config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
-        config.load()
-        # uvicorn makes contexts from files only; this one is renewed in place, so new
-        # handshakes present the current certificate
-        config.ssl = tls
-        server = uvicorn.Server(config)
-        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-        task = asyncio.create_task(server.serve(sockets=[sock]))
-        self._servers.append((server, task))
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.01)
+        server = AsgiServer(app, tls=tls)
+        await server.start(sock)
+        self._servers.append(server)
 
     async def _start_identity(self) -> None:
         cluster = self.settings.cluster
@@ -217,12 +187,8 @@ class ClusterApi:
         )
 
     async def stop(self, timeout: float = 10.0) -> None:
-        for server, _ in self._servers:
-            server.should_exit = True
-        for _, task in reversed(self._servers):
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(task, timeout)
-        self._servers.clear()
+        servers, self._servers = self._servers, []
+        await asyncio.gather(*(server.stop(timeout) for server in servers))
         if self.telemetry is not None:
             await self.telemetry.close()
         if self.me is not None:
@@ -234,37 +200,31 @@ class ClusterApi:
         self.store.close()
 
 
-async def serve(settings: ApiSettings, stop: asyncio.Event) -> int:
-    try:
-        client = KubeClient.from_environment(timeout=settings.cluster.request_timeout)
-    except StoreError as error:
-        return refuse("api", error, EXIT_START)
+async def serve(shell: Shell, settings: ApiSettings) -> None:
+    cluster = settings.cluster
+    client = KubeClient.from_environment(timeout=cluster.request_timeout)
     api = ClusterApi(settings, client)
-    try:
-        sock = listen(settings.cluster.listen_host, settings.cluster.listen_port)
-        artifact_sock = listen(settings.cluster.listen_host, settings.artifact_port)
-        await api.start(sock, artifact_sock)
-    except (OSError, AuthorityError, StoreError) as error:
-        await api.stop()
-        return refuse("api", error, EXIT_START)
+    shell.on_stop("API", api.stop)
+    sock = shell.listen(cluster.listen_host, cluster.listen_port)
+    artifact_sock = shell.listen(cluster.listen_host, settings.artifact_port)
+    await api.start(sock, artifact_sock)
     log.info(
         "API on %s:%d, identity endpoint on :%d, artifacts on :%d (TLS), store: the cluster",
-        settings.cluster.listen_host,
-        settings.cluster.listen_port,
+        cluster.listen_host,
+        cluster.listen_port,
         settings.identity_port,
         settings.artifact_port,
     )
-    await stop.wait()
-    await api.stop()
-    return 0
+    await shell.wait()
 
 
 def main() -> int:
-    try:
-        settings = ApiSettings.from_env(os.environ)
-    except ValidationError as error:
-        return refuse("api", error)
-    return run(lambda stop: serve(settings, stop))
+    return run(
+        NAME,
+        lambda: ApiSettings.from_env(os.environ),
+        serve,
+        start_errors=(OSError, AuthorityError, StoreError),
+    )
 
 
 if __name__ == "__main__":

@@ -26,18 +26,18 @@ from fnmesh.platform.cluster.certificates import ComponentIdentity
 from fnmesh.platform.cluster.demand import PATH as DEMAND_PATH
 from fnmesh.platform.cluster.demand import DemandHandler
 from fnmesh.platform.cluster.follow import RevisionFollower
-from fnmesh.platform.cluster.process import EXIT_START, listen, refuse, run
 from fnmesh.platform.cluster.settings import AUTOSCALER_PORT, ClusterSettings
 from fnmesh.platform.cluster.stores import ClusterStore
 from fnmesh.platform.http import Handler, Peer, Request, Response, json_error
 from fnmesh.platform.http import serve as serve_http
 from fnmesh.platform.mesh.identity import IdentityRefused, component_identity
-from fnmesh.platform.model.errors import ValidationError
 from fnmesh.platform.runtime.kubernetes.scaler import KubernetesScaler
+from fnmesh.platform.shell import EXIT_START, listen, refuse, run
 from fnmesh.platform.store import StoreError
 from fnmesh.platform.store.kubernetes import KubeClient
 
 log = logging.getLogger("fnmesh.cluster.autoscaler")
+NAME = "fnmesh autoscaler"
 
 
 class ControlRoutes:
@@ -58,7 +58,7 @@ async def serve(settings: ClusterSettings, stop: asyncio.Event) -> int:
     try:
         client = KubeClient.from_environment(timeout=settings.request_timeout)
     except StoreError as error:
-        return refuse("autoscaler", error, EXIT_START)
+        return refuse(NAME, error, EXIT_START)
     store = ClusterStore(
         client,
         split_api_version=settings.split_api_version,
@@ -84,7 +84,7 @@ async def serve(settings: ClusterSettings, stop: asyncio.Event) -> int:
         try:
             sock = listen(settings.listen_host, settings.listen_port)
         except OSError as error:
-            return refuse("autoscaler", error, EXIT_START)
+            return refuse(NAME, error, EXIT_START)
         server = await serve_http(
             handler, settings.listen_host, 0, ssl=me.client.server_context(), sock=sock
         )
@@ -97,18 +97,18 @@ async def serve(settings: ClusterSettings, stop: asyncio.Event) -> int:
         await server.close(1.0)
         return 0
     except IdentityRefused as error:
-        return refuse("autoscaler", f"the identity endpoint refused: {error}", EXIT_START)
+        return refuse(NAME, f"the identity endpoint refused: {error}", EXIT_START)
     finally:
         await me.close()
         store.close()
 
 
 def main() -> int:
-    try:
-        settings = ClusterSettings.from_env(os.environ, port=AUTOSCALER_PORT)
-    except ValidationError as error:
-        return refuse("autoscaler", error)
-    return run(lambda stop: serve(settings, stop))
+    return run(
+        NAME,
+        lambda: ClusterSettings.from_env(os.environ, port=AUTOSCALER_PORT),
+        lambda shell, settings: serve(settings, shell.stopping),
+    )
 
 
 if __name__ == "__main__":

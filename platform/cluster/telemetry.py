@@ -21,16 +21,16 @@ import sys
 
 from fnmesh.platform.cluster.certificates import ComponentIdentity
 from fnmesh.platform.cluster.demand import RemoteDemand
-from fnmesh.platform.cluster.process import EXIT_START, listen, refuse, run
 from fnmesh.platform.cluster.settings import TELEMETRY_PORT, ClusterSettings
 from fnmesh.platform.http import serve as serve_http
 from fnmesh.platform.mesh.identity import IdentityRefused, component_identity
-from fnmesh.platform.model.errors import ValidationError
+from fnmesh.platform.shell import EXIT_START, listen, refuse, run
 from fnmesh.platform.telemetry.hub import TelemetryHub
 from fnmesh.platform.telemetry.reads import ReadHandler
 from fnmesh.platform.telemetry.server import StatsHandler
 
 log = logging.getLogger("fnmesh.cluster.telemetry")
+NAME = "telemetry"
 READERS = ("api", "operator")  # the components that may read golden metrics and tap
 
 
@@ -51,7 +51,7 @@ async def serve(settings: ClusterSettings, stop: asyncio.Event) -> int:
         try:
             sock = listen(settings.listen_host, settings.listen_port)
         except OSError as error:
-            return refuse("telemetry", error, EXIT_START)
+            return refuse(NAME, error, EXIT_START)
         server = await serve_http(
             StatsHandler(hub, reads=reads),
             settings.listen_host,
@@ -68,17 +68,17 @@ async def serve(settings: ClusterSettings, stop: asyncio.Event) -> int:
         await relay.close()
         return 0
     except IdentityRefused as error:
-        return refuse("telemetry", f"the identity endpoint refused: {error}", EXIT_START)
+        return refuse(NAME, f"the identity endpoint refused: {error}", EXIT_START)
     finally:
         await me.close()
 
 
 def main() -> int:
-    try:
-        settings = ClusterSettings.from_env(os.environ, port=TELEMETRY_PORT)
-    except ValidationError as error:
-        return refuse("telemetry", error)
-    return run(lambda stop: serve(settings, stop))
+    return run(
+        NAME,
+        lambda: ClusterSettings.from_env(os.environ, port=TELEMETRY_PORT),
+        lambda shell, settings: serve(settings, shell.stopping),
+    )
 
 
 if __name__ == "__main__":

@@ -1,11 +1,19 @@
-"""``fn up``: the whole platform in one process, started and stopped in fixed steps.
+"""``fn up``: the whole platform in one process, wired into the entry-point shell.
 
-Start: configuration (validated once), the home's lock, the store, the admin token and
-CLI context, the builder, the runtime, the controller, the gateway's routes and
-listener, the API listener; then, if asked, the example function.
-Stop (SIGINT/SIGTERM), in reverse: the API stops accepting, the gateway drains, the
-controller stops, replicas are drained and stopped, the store is closed. A step that
-fails is logged and the next one still runs, so replicas are stopped whatever happened.
+The shell (``fnmesh.platform.shell``) loads the configuration once (exit 2 naming every
+bad field), sets up logging, the loop and the signals, and runs the stop steps. This
+module only wires, in this order: the home's lock, the store and secrets, the background
+tasks, the builder, the mesh (identity, stats, policy), the log book, the runtime, the
+listeners (bound before anything serves), the gateway's routes (first sync), the
+replicas' supervisor, the autoscaler, the activator, the controller, the gateway, the
+API, the admin token and CLI context; then, if asked, the example function.
+
+Stop (SIGINT/SIGTERM) runs the steps registered as each part started, last-started
+first: the API stops accepting, the gateway drains, the controller, activator and
+autoscaler stop, replicas are drained and stopped, routes stop following, cgroups are
+removed, the log book, the mesh and the background tasks close, the store closes and
+the home's lock is let go. A step that fails is logged and the next one still runs, so
+replicas are stopped whatever happened -- also when the start failed half way.
 
 Every background loop (controller, revision reconcilers, autoscaler, activator reports,
 gateway routes, policy writer) runs on one ``TaskBoard``: restarted with backoff after
@@ -15,21 +23,14 @@ any exception, and reported by ``/healthz`` while failing.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import fcntl
 import hashlib
-import json
 import logging
 import os
-import signal
-import socket
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import uvicorn
 from prometheus_client import CollectorRegistry
 
 import fnmesh.functions
@@ -42,7 +43,7 @@ from fnmesh.platform.cli.options import UpOptions
 from fnmesh.platform.controller import Controller
 from fnmesh.platform.deploy import DeployService
 from fnmesh.platform.deploy.service import new_build_id
-from fnmesh.platform.embedded.config import ConfigError, PlatformConfig, load
+from fnmesh.platform.embedded.config import PlatformConfig, load
 from fnmesh.platform.embedded.mesh import EmbeddedMesh, RouteDestinations
 from fnmesh.platform.gateway import Gateway
 from fnmesh.platform.gateway.private import PrivateAccess
@@ -57,55 +58,21 @@ from fnmesh.platform.runtime.local.sandboxing import RUNTIME_PACKAGES, Sandboxin
 from fnmesh.platform.sandbox.cgroups import detect
 from fnmesh.platform.sandbox.host import read_host, unavailable
 from fnmesh.platform.sandbox.uids import UidBook
-from fnmesh.platform.store import SqliteSecrets, SqliteStore
+from fnmesh.platform.shell import Shell, admin_token, url, write_context
+from fnmesh.platform.shell import run as run_shell
+from fnmesh.platform.store import SqliteReads, SqliteSecrets, SqliteStore
 from fnmesh.platform.store.sealing import Sealer
 from fnmesh.platform.supervise import TaskBoard
 from fnmesh.platform.telemetry.hub import TelemetryHub
 
 log = logging.getLogger("fnmesh")
 EXAMPLES = Path(fnmesh.functions.__file__).resolve().parent / "examples"
+NAME = "fn up"
+ADMIN_TOKEN = "admin"
 
 
 def function_url(base: str, namespace: str, name: str) -> str:
     return f"{base}/fn/{name}/" if namespace == "default" else f"{base}/fn/{name}.{namespace}/"
-
-
-class HomeLocked(Exception):
-    pass
-
-
-def lock_home(home: Path) -> IO[str]:
-    handle = (home / "platform.lock").open("a+")
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "another process"
-        raise HomeLocked(
-            f"a platform is already running in {home} (pid {holder}): stop it, or "
-            "use another --home"
-        ) from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(str(os.getpid()))
-    handle.flush()
-    return handle
-
-
-def listen(host: str, port: int) -> socket.socket:
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host, port))
-    except OSError as error:
-        sock.close()
-        raise OSError(
-            f"cannot listen on {host}:{port}: {error.strerror}; choose another port "
-            "(0 picks a free one)"
-        ) from None
-    sock.listen(1024)
-    sock.setblocking(False)
-    return sock
 
 
 class SandboxUnavailable(Exception):
@@ -113,20 +80,24 @@ class SandboxUnavailable(Exception):
 
 
 class EmbeddedPlatform:
-    def __init__(self, config: PlatformConfig) -> None:
+    def __init__(self, config: PlatformConfig, shell: Shell) -> None:
         self.config = config
+        self.shell = shell
         self.api_url = ""
         self.gateway_url = ""
 
     async def start(self) -> None:
+        """Start every part, registering how it stops as it starts (see the module)."""
         cfg = self.config
-        cfg.home.mkdir(parents=True, exist_ok=True, mode=0o700)
-        cfg.home.chmod(0o700)  # an older or hand-made home may be open to other users
-        self._lock = lock_home(cfg.home)
+        stop = self.shell.on_stop
+        self.shell.hold_home(cfg.home)
         self.tasks = TaskBoard()
         sandboxing = self.sandboxing = self._sandboxing()
         self.store = SqliteStore(cfg.state_db)
+        stop("store", self.store.close)
         self.secrets = SqliteSecrets(cfg.state_db, Sealer.from_key_file(cfg.secrets_key_file))
+        stop("secrets", self.secrets.close)
+        stop("background tasks", self.tasks.close)
         self._forget_replicas()
         limits = BuildLimits(
             max_bundle_bytes=cfg.build.max_bundle_bytes,
@@ -150,14 +121,17 @@ class EmbeddedPlatform:
                 bytes_per_second=cfg.runtime.log_bytes_per_second,
             )
         )
-        self.logbook = LogBook(
-            cfg.logs_dir, max_bytes=cfg.runtime.log_max_bytes, registry=self.metrics
-        )
         self.telemetry = TelemetryHub()
         self.mesh = EmbeddedMesh(
             cfg.home, cfg.listen.host, self.store, self.telemetry, tasks=self.tasks
         )
         mesh_settings = await self.mesh.start()
+        stop("mesh", self.mesh.close)
+        self.logbook = LogBook(
+            cfg.logs_dir, max_bytes=cfg.runtime.log_max_bytes, registry=self.metrics
+        )
+        stop("log book", self.logbook.close)
+        stop("cgroups", self._remove_cgroups)
         self.runtime = LocalRuntime(
             cfg.runtime,
             self.store,
@@ -170,11 +144,14 @@ class EmbeddedPlatform:
             secrets=self.secrets,
             tasks=self.tasks,
         )
-        gateway_sock = listen(cfg.listen.host, cfg.listen.gateway_port)
-        api_sock = listen(cfg.listen.host, cfg.listen.api_port)
-        self.gateway_url = _url(cfg.listen.host, gateway_sock.getsockname()[1])
-        self.api_url = _url(cfg.listen.host, api_sock.getsockname()[1])
-        self.routes = RouteTable(self.store, tasks=self.tasks)
+        gateway_sock = self.shell.listen(cfg.listen.host, cfg.listen.gateway_port)
+        api_sock = self.shell.listen(cfg.listen.host, cfg.listen.api_port)
+        self.gateway_url = url(cfg.listen.host, gateway_sock.getsockname()[1])
+        self.api_url = url(cfg.listen.host, api_sock.getsockname()[1])
+        # the gateway reads the store through a connection of its own, off its loop
+        reads = SqliteReads(self.store)
+        stop("gateway's store reader", reads.close)
+        self.routes = RouteTable(reads, tasks=self.tasks)
         self.autoscaler = Autoscaler(
             self.runtime, self.runtime.ready_count, cfg.autoscaler, tasks=self.tasks
         )
@@ -209,14 +186,20 @@ class EmbeddedPlatform:
                 max_buffered_bytes=cfg.gateway.max_buffered_bytes,
             ),
         )
-        token = self._admin_token()
+        token = admin_token(self.tokens, cfg.context_file, ADMIN_TOKEN)
         self.routes.start()
+        stop("routes", self.routes.close)
         await self.routes.synced.wait()
         self.runtime.start()
+        stop("replicas", self.runtime.close)
         self.autoscaler.start()
+        stop("autoscaler", self.autoscaler.close)
         self.activator.start()
+        stop("activator", self.activator.close)
         self.controller.start()
+        stop("controller", self.controller.close)
         await self.gateway.start(cfg.listen.host, 0, sock=gateway_sock)
+        stop("gateway", lambda: self.gateway.close(cfg.runtime.stop_timeout))
         app = build_app(
             ApiDeps(
                 store=self.store,
@@ -232,17 +215,17 @@ class EmbeddedPlatform:
                 tasks=self.tasks,
             )
         )
-        self.uvicorn = uvicorn.Server(
-            uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+        await self.shell.serve_asgi("API", app, api_sock)
+        write_context(
+            cfg.context_file,
+            {
+                "api": self.api_url,
+                "gateway": self.gateway_url,
+                "token": token,
+                "domain": cfg.gateway.domain,
+                "pid": os.getpid(),
+            },
         )
-        # fn up owns SIGINT/SIGTERM and stops the components in order
-        self.uvicorn.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
-        self._api_task = asyncio.create_task(self.uvicorn.serve(sockets=[api_sock]))
-        while not self.uvicorn.started:
-            if self._api_task.done():
-                self._api_task.result()
-            await asyncio.sleep(0.01)
-        self._write_context(token)
 
     def _forget_replicas(self) -> None:
         """Replicas from an earlier run are gone: clear their addresses before routing."""
@@ -283,59 +266,6 @@ class EmbeddedPlatform:
             policy=cfg.resources,
         )
 
-    def _admin_token(self) -> str:
-        context = self.config.context_file
-        if context.exists():
-            with contextlib.suppress(ValueError, OSError):
-                token = json.loads(context.read_text()).get("token")
-                grant = self.tokens.verify(token) if isinstance(token, str) else None
-                if grant is not None and grant.role == "admin" and grant.namespace is None:
-                    return str(token)  # still the admin token of every namespace
-        return self.tokens.mint("admin")
-
-    def _write_context(self, token: str) -> None:
-        body = {
-            "api": self.api_url,
-            "gateway": self.gateway_url,
-            "token": token,
-            "domain": self.config.gateway.domain,
-            "pid": os.getpid(),
-        }
-        path = self.config.context_file
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            json.dump(body, out, indent=2)
-        tmp.replace(path)
-
-    async def stop(self) -> None:
-        self.uvicorn.should_exit = True
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self._api_task, 5)
-        steps: list[tuple[str, Callable[[], Awaitable[object]]]] = [
-            ("gateway", lambda: self.gateway.close(self.config.runtime.stop_timeout)),
-            ("controller", self.controller.close),
-            ("activator", self.activator.close),
-            ("autoscaler", self.autoscaler.close),
-            ("routes", self.routes.close),
-            ("replicas", self.runtime.close),
-            ("cgroups", self._remove_cgroups),
-            ("log book", self.logbook.close),
-            ("mesh", self.mesh.close),
-            ("background tasks", self.tasks.close),
-        ]
-        for what, step in steps:
-            try:
-                await step()
-            except Exception:
-                log.exception("stopping the %s failed; stopping the rest", what)
-        for closing in (self.secrets.close, self.store.close):
-            try:
-                closing()
-            except Exception:
-                log.exception("closing the store failed")
-        self._lock.close()
-
     async def _remove_cgroups(self) -> None:
         if self.sandboxing is not None and self.sandboxing.cgroups is not None:
             await asyncio.to_thread(self.sandboxing.cgroups.sweep, remove_parent=True)
@@ -370,11 +300,8 @@ class EmbeddedPlatform:
         raise TimeoutError(f"{namespace}/{name} was not ready within {timeout:g}s")
 
 
-def _url(host: str, port: int) -> str:
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
-
-
-async def _serve(options: UpOptions) -> int:
+def load_config(options: UpOptions, env: dict[str, str]) -> PlatformConfig:
+    """The configuration ``fn up`` runs with: the home's, the environment's, the flags'."""
     overrides: dict[str, Any] = {}
     if options.api_port is not None:
         overrides["listen.api_port"] = options.api_port
@@ -384,21 +311,13 @@ async def _serve(options: UpOptions) -> int:
         overrides["listen.host"] = options.host
     if options.unsafe_no_sandbox:
         overrides["runtime.sandbox"] = False
-    try:
-        config = load(options.home, overrides=overrides, env=os.environ)
-    except ConfigError as error:
-        print(f"fn up: {error}", file=sys.stderr)
-        return 2
-    platform = EmbeddedPlatform(config)
-    try:
-        await platform.start()
-    except (HomeLocked, SandboxUnavailable, OSError) as error:
-        print(f"fn up: {error}", file=sys.stderr)
-        return 1
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    return load(options.home, overrides=overrides, env=env)
+
+
+async def serve(shell: Shell, config: PlatformConfig, example: str | None = None) -> None:
+    """Start the platform, say where it is, deploy ``example`` if asked, run until stopped."""
+    platform = EmbeddedPlatform(config, shell)
+    await platform.start()
     print(f"fnmesh is up (home {config.home})", flush=True)
     print(f"  API      {platform.api_url}", flush=True)
     print(
@@ -416,31 +335,25 @@ async def _serve(options: UpOptions) -> int:
             file=sys.stderr,
             flush=True,
         )
-    code = 0
-    if options.example:
+    if example:
         try:
-            url = await platform.deploy_example(options.example)
-            print(f"example {options.example!r} deployed: {url}", flush=True)
+            address = await platform.deploy_example(example)
+            print(f"example {example!r} deployed: {address}", flush=True)
         except Exception as error:  # the platform keeps running; the user sees why
             print(
-                f"fn up: deploying example {options.example!r} failed: {error}",
+                f"fn up: deploying example {example!r} failed: {error}",
                 file=sys.stderr,
                 flush=True,
             )
-    await stop.wait()
+    await shell.wait()
     print("fnmesh is stopping...", flush=True)
-    await platform.stop()
-    return code
 
 
 def run(options: UpOptions) -> int:
-    logging.basicConfig(
-        level=os.environ.get("FNMESH_LOG_LEVEL", "INFO").upper(),
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+    """``fn up``; the exit status (0 stopped, 1 could not start, 2 bad configuration)."""
+    return run_shell(
+        NAME,
+        lambda: load_config(options, dict(os.environ)),
+        lambda shell, config: serve(shell, config, options.example),
+        start_errors=(SandboxUnavailable, OSError),
     )
-    try:
-        import uvloop
-    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux/macOS
-        return asyncio.run(_serve(options))
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(_serve(options))

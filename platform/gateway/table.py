@@ -5,6 +5,11 @@ TrafficSplits (revision weights) and Revisions (ready replicas) and keeps, per f
 an immutable ``Routes`` snapshot that the hot path reads without locks. A tagged
 revision has endpoints in the snapshot whatever its weight.
 
+The table never waits on its store on the gateway's event loop: the lists of a (re)sync
+run in a worker thread, and the change feed must do its reads off the loop too (the
+Kubernetes store watches in threads; the embedded platform gives the table
+``SqliteReads``, whose queries run in a worker thread). What requests read is in memory.
+
 A ready replica is reached at the ``address`` of its status entry: the inbound mTLS
 address of the proxy beside it once the runtime launches proxies. It must prove the
 revision's identity, ``<serviceAccount>.<namespace>.serviceaccount.identity.<domain>``
@@ -14,17 +19,27 @@ with the revision's ``serviceAccount`` (its function's name when unset).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from fnmesh.platform.mesh.identity.names import identity_name
 from fnmesh.platform.model.resources import LABEL_FUNCTION
 from fnmesh.platform.model.traffic import split_weights
-from fnmesh.platform.store import Expired, Store
+from fnmesh.platform.store import Event, Expired
 from fnmesh.platform.supervise import Supervised, TaskBoard
 
 Key = tuple[str, str]
+KINDS = ("Function", "TrafficSplit", "Revision")
+
+
+class Feed(Protocol):
+    """What the table reads of a store: a blocking list (run in a worker thread) and a
+    change feed whose reads do not block the loop."""
+
+    def list(self, kind: str) -> tuple[list[dict[str, Any]], int]: ...
+
+    def watch(self, kinds: frozenset[str], since: int) -> AsyncIterator[Event]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +63,7 @@ class Routes:
 
 
 class RouteTable:
-    def __init__(self, store: Store, *, tasks: TaskBoard | None = None) -> None:
+    def __init__(self, store: Feed, *, tasks: TaskBoard | None = None) -> None:
         self.store = store
         self.tasks = tasks if tasks is not None else TaskBoard()
         self.routes: dict[Key, Routes] = {}
@@ -63,14 +78,13 @@ class RouteTable:
         return self.routes.get((namespace, function))
 
     def ready_replicas(self, namespace: str, function: str, revision: str) -> int:
-        """Ready replicas of ``revision``, whether or not it is in the split now: a request
-        admitted for a revision that has just left the split (a deploy or a promotion
-        while it waited) still goes to the replicas the revision keeps for its grace."""
-        routes = self.routes.get((namespace, function))
-        found = routes.endpoints.get(revision) if routes else None
-        if found is not None:
-            return len(found)
-        return len(self.endpoints_of(namespace, revision))
+        """Ready replicas of ``function``'s ``revision`` by its own status, whatever its
+        weight: a request admitted for a revision that then left the split is still
+        forwarded to it (``Gateway._activate``), so its capacity must not drop to zero."""
+        body = self._revisions.get((namespace, revision))
+        if body is None or _owner(body) != function:
+            return 0
+        return len(_ready_endpoints(body))
 
     def endpoints_of(self, namespace: str, revision: str) -> tuple[Endpoint, ...]:
         """The ready replicas of any revision known, in the split or not."""
@@ -89,27 +103,34 @@ class RouteTable:
             await self._task.stop()
 
     async def _follow(self) -> None:
-        kinds = frozenset({"Function", "TrafficSplit", "Revision"})
         while True:
-            version = self._load()
+            listed = await asyncio.to_thread(self._list)  # the store may be slow: not here
+            version = self._load(listed)
             self.synced.set()
             try:
-                async for event in self.store.watch(kinds, version):
+                async for event in self.store.watch(frozenset(KINDS), version):
                     self._apply(event.kind, event.type, event.object)
             except Expired:
                 continue
 
-    def _load(self) -> int:
+    def _list(self) -> list[tuple[str, list[dict[str, Any]], int]]:
+        """Every object the table follows, listed kind by kind (in a worker thread)."""
+        return [(kind, *self.store.list(kind)) for kind in KINDS]
+
+    def _load(self, listed: list[tuple[str, list[dict[str, Any]], int]]) -> int:
         self._functions.clear()
         self._splits.clear()
         self._revisions.clear()
-        version = 0
-        for kind in ("Function", "TrafficSplit", "Revision"):
-            items, version = self.store.list(kind)
+        for kind, items, _ in listed:
             for item in items:
                 self._remember(kind, "ADDED", item)
-        self.routes = {key: self._build(key) for key in self._functions}
-        return version
+        before, self.routes = self.routes, {key: self._build(key) for key in self._functions}
+        if self.synced.is_set():  # a sync again (the feed expired): anything may have changed
+            for key in before.keys() | self.routes.keys():
+                for listener in self._listeners:
+                    listener(*key)
+        # watch from the oldest list: a change made between two lists is replayed, not lost
+        return min(version for _, _, version in listed)
 
     def _apply(self, kind: str, event: str, obj: dict[str, Any]) -> None:
         for key in self._remember(kind, event, obj):
@@ -131,7 +152,7 @@ class RouteTable:
             self._store(self._splits, key, None if gone else tuple(split_weights(obj)))
             return [key]
         self._store(self._revisions, key, None if gone else obj)
-        owner = (meta.get("labels") or {}).get(LABEL_FUNCTION)
+        owner = _owner(obj)
         return [(key[0], owner)] if owner else []
 
     @staticmethod
@@ -162,6 +183,12 @@ class RouteTable:
             concurrency=concurrency,
             tags=tags,
         )
+
+
+def _owner(revision: dict[str, Any]) -> str | None:
+    """The function a revision belongs to (its label)."""
+    owner = ((revision.get("metadata") or {}).get("labels") or {}).get(LABEL_FUNCTION)
+    return str(owner) if owner else None
 
 
 def _tags(function: dict[str, Any]) -> dict[str, str]:

@@ -16,6 +16,7 @@ from fnmesh.platform.store.events import Event
 from fnmesh.platform.store.protocol import Store
 from fnmesh.platform.store.secrets import SecretStore
 from fnmesh.platform.store.sqlite import SqliteStore
+from fnmesh.platform.store.sqlite_reads import SqliteReads
 from fnmesh.platform.store.sqlite_secrets import SqliteSecrets
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "Expired",
     "NotFound",
     "SecretStore",
+    "SqliteReads",
     "SqliteSecrets",
     "SqliteStore",
     "Store",

@@ -6,7 +6,8 @@ remembers the last version it saw resumes exactly where it stopped -- across res
 The feed keeps the last ``keep_events`` entries; an older ``since`` raises Expired.
 
 All calls are synchronous and short (microseconds to a millisecond); they run on the
-event loop's thread. Writers in this process wake watchers at once.
+event loop's thread. Writers in this process wake watchers at once. A reader that must
+never wait on SQLite on its loop reads through ``sqlite_reads.SqliteReads`` instead.
 
 A write that SQLite cannot complete (``database or disk is full``, ``disk I/O error``) is
 rolled back whole and raises ``StoreUnavailable``: the connection is never left inside
@@ -215,12 +216,17 @@ class SqliteStore:
 
     # -- the change feed ---------------------------------------------------------------
 
+    def wakeup(self) -> asyncio.Event:
+        """Set when this store next commits a write: what a watcher waits on once it has
+        read every change (``SqliteReads`` too). Call it on the loop the writes run on."""
+        if self._wakeup is None:
+            self._wakeup = asyncio.Event()
+        return self._wakeup
+
     async def watch(self, kinds: frozenset[str], since: int) -> AsyncIterator[Event]:
         last = since
         while True:
-            wakeup = self._wakeup
-            if wakeup is None:
-                wakeup = self._wakeup = asyncio.Event()
+            wakeup = self.wakeup()
             oldest = self._db.execute("SELECT MIN(rv) FROM events").fetchone()[0]
             if oldest is not None and last + 1 < oldest and last < self._version():
                 raise Expired(f"changes after {last} are no longer kept; list and watch again")

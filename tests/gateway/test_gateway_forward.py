@@ -35,7 +35,7 @@ from fnmesh.platform.mesh.identity import (
     server_context,
 )
 from fnmesh.platform.model.resources import LABEL_FUNCTION
-from fnmesh.platform.store import SqliteStore
+from fnmesh.platform.store import SqliteReads, SqliteStore
 
 GATEWAY = component_identity("gateway")
 HELLO = identity_name("hello", "default")
@@ -109,7 +109,8 @@ async def gateway(store: SqliteStore, authority: Authority) -> AsyncIterator[Gat
         credential="",
     )
     await identity.start()
-    table = RouteTable(store)
+    reads = SqliteReads(store)
+    table = RouteTable(reads)
     table.start()
     await asyncio.wait_for(table.synced.wait(), 5)
     gateway = Gateway(
@@ -123,6 +124,7 @@ async def gateway(store: SqliteStore, authority: Authority) -> AsyncIterator[Gat
     yield gateway
     await gateway.close(drain_timeout=0.5)
     await table.close()
+    reads.close()
     await identity.close()
 
 
@@ -262,7 +264,8 @@ async def test_a_weighted_split_reaches_both_revisions(
         credential="",
     )
     await identity.start()
-    table = RouteTable(store)
+    reads = SqliteReads(store)
+    table = RouteTable(reads)
     table.start()
     rolls = iter([0.1, 0.9] * 10)
     gateway = Gateway(
@@ -281,6 +284,7 @@ async def test_a_weighted_split_reaches_both_revisions(
     finally:
         await gateway.close(drain_timeout=0.5)
         await table.close()
+        reads.close()
         await identity.close()
 
 

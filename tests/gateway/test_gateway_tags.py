@@ -20,7 +20,7 @@ from fnmesh.platform.gateway.routing import resolve, tag_splits
 from fnmesh.platform.gateway.table import RouteTable
 from fnmesh.platform.http import ConnectionPool, HttpServer, Peer, Request, Response, serve
 from fnmesh.platform.model.resources import LABEL_FUNCTION
-from fnmesh.platform.store import SqliteStore
+from fnmesh.platform.store import SqliteReads, SqliteStore
 
 
 class Replica:
@@ -63,7 +63,8 @@ async def replicas() -> AsyncIterator[Callable[[str], Any]]:
 
 @pytest.fixture
 async def gateway(store: SqliteStore) -> AsyncIterator[Gateway]:
-    table = RouteTable(store)
+    reads = SqliteReads(store)
+    table = RouteTable(reads)
     table.start()
     await asyncio.wait_for(table.synced.wait(), 5)
     found = Gateway(table, domain="fn.localhost", max_body_bytes=1 << 20, upstream_timeout=5.0)
@@ -71,6 +72,7 @@ async def gateway(store: SqliteStore) -> AsyncIterator[Gateway]:
     yield found
     await found.close(drain_timeout=0.5)
     await table.close()
+    reads.close()
 
 
 @pytest.fixture

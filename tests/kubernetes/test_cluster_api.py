@@ -34,7 +34,6 @@ from fnmesh.functions import fetch
 from fnmesh.platform.build import pack
 from fnmesh.platform.cluster.api import ClusterApi, adopt_token
 from fnmesh.platform.cluster.certificates import ComponentIdentity
-from fnmesh.platform.cluster.process import listen
 from fnmesh.platform.cluster.settings import Addresses, ApiSettings, ClusterSettings
 from fnmesh.platform.cluster.stores import ClusterStore
 from fnmesh.platform.mesh.identity import (
@@ -45,6 +44,7 @@ from fnmesh.platform.mesh.identity import (
     component_identity,
 )
 from fnmesh.platform.mesh.identity.csr import key_to_pem
+from fnmesh.platform.shell import listen
 from fnmesh.platform.store.kubernetes import KubeClient
 
 REVIEWS = "/apis/authentication.k8s.io/v1/tokenreviews"
