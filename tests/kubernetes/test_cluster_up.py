@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kmockapi import ApiThread, KubeApi
 from support.e2e import http, wait_for
 
@@ -28,16 +27,8 @@ def cluster() -> Iterator[ApiThread]:
 
 
 def environment(tmp_path: Path, cluster: ApiThread) -> dict[str, str]:
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "test", "cluster": {"server": cluster.url}}],
-        "users": [{"name": "test", "user": {"token": "test-token"}}],
-        "contexts": [{"name": "test", "context": {"cluster": "test", "user": "test"}}],
-        "current-context": "test",
-    }
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump(config))
+    # the kubeconfig of a cluster admin: `fn up --backend kubernetes` runs as its user
+    kubeconfig = cluster.kubeconfig(tmp_path / "kubeconfig")
     return {**os.environ, "KUBECONFIG": str(kubeconfig)}
 
 
