@@ -49,6 +49,7 @@ from fnmesh.platform.gateway import Gateway
 from fnmesh.platform.gateway.private import PrivateAccess
 from fnmesh.platform.gateway.table import RouteTable
 from fnmesh.platform.http import ServerLimits
+from fnmesh.platform.http.memory import give_back
 from fnmesh.platform.model import Function
 from fnmesh.platform.model.resources import condition
 from fnmesh.platform.runtime.local import LocalRuntime, LogBook
@@ -79,6 +80,18 @@ class SandboxUnavailable(Exception):
     """Replicas cannot be sandboxed here and running them unconfined was not asked for."""
 
 
+# How often the platform returns freed C heap to the system: a long-running process that
+# deploys, restarts and reroutes frees much more than it keeps, and glibc holds freed
+# pages in the middle of its heap (bench/soak.py measures what this keeps off the RSS).
+GIVE_BACK_EVERY = 30.0
+
+
+async def _give_back_memory() -> None:
+    while True:
+        await asyncio.sleep(GIVE_BACK_EVERY)
+        give_back()
+
+
 class EmbeddedPlatform:
     def __init__(self, config: PlatformConfig, shell: Shell) -> None:
         self.config = config
@@ -98,6 +111,7 @@ class EmbeddedPlatform:
         self.secrets = SqliteSecrets(cfg.state_db, Sealer.from_key_file(cfg.secrets_key_file))
         stop("secrets", self.secrets.close)
         stop("background tasks", self.tasks.close)
+        self.tasks.start("memory give-back", _give_back_memory)
         self._forget_replicas()
         limits = BuildLimits(
             max_bundle_bytes=cfg.build.max_bundle_bytes,
