@@ -9,6 +9,7 @@ from dataclasses import dataclass
 class RuntimeConfig:
     ready_timeout: float = 60.0
     stop_timeout: float = 10.0
+    unroute_delay: float = 1.0  # seconds between leaving the routes and stopping a replica
     restart_backoff_min: float = 0.5
     restart_backoff_max: float = 30.0
     max_replicas: int = 20

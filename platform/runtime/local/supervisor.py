@@ -233,10 +233,16 @@ class RevisionSet:
     async def _stop(self, victims: list[Replica]) -> None:
         if not victims:
             return
+        routed = any(r.ready for r in victims)
         for replica in victims:
             replica.ready = False
             replica.stopping = True
         self.runtime.publish(self)  # out of the routing table before it drains
+        if routed:
+            # the routers learn it from the store's change feed: until they have, a
+            # request may still be sent to it, and a proxy that stopped listening at once
+            # would refuse it (seen under soak as a 502 "cannot connect")
+            await asyncio.sleep(self.runtime.config.unroute_delay)
         await asyncio.gather(*(r.stop(self.runtime.config.stop_timeout + 1.0) for r in victims))
         for replica in victims:
             await replica.clean()
