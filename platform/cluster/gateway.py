@@ -22,6 +22,7 @@ from fnmesh.platform.cluster.admission import RemoteAdmission
 from fnmesh.platform.cluster.certificates import ComponentIdentity
 from fnmesh.platform.cluster.endpoints import RouteSource
 from fnmesh.platform.cluster.process import EXIT_START, listen, refuse, run
+from fnmesh.platform.cluster.service_hosts import ServiceHosts
 from fnmesh.platform.cluster.settings import GATEWAY_PORT, ClusterSettings
 from fnmesh.platform.cluster.stores import ClusterStore
 from fnmesh.platform.gateway import Gateway
@@ -59,7 +60,7 @@ async def serve(settings: ClusterSettings, stop: asyncio.Event) -> int:
         namespaces=settings.watch_namespaces,
     )
     me = ComponentIdentity("gateway", settings)
-    routes = RouteTable(RouteSource(store))
+    routes = RouteTable(RouteSource(store, ServiceHosts(settings.service_hosts)))
     try:
         if not await me.obtain(stop):
             return 0
