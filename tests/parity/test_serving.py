@@ -67,7 +67,8 @@ def test_old_revisions_beyond_the_kept_ones_are_deleted(
 
     for n in range(1, total + 1):
         functions.deploy("churn", HELLO, f"scale: {{initial: 0}}\nenv: {{N: '{n}'}}\n", "--no-wait")
-        backend.wait_for(f"churn-{n:05d} to be stamped", lambda n=n: f"churn-{n:05d}" in kept())
+        stamped = f"churn-{n:05d}"
+        backend.wait_for(f"{stamped} to be stamped", lambda: stamped in kept())  # noqa: B023
 
     def collected() -> list[str] | None:
         names = kept()

@@ -105,8 +105,8 @@ def pod_files(
         where = folders[str(volume["name"])]
         if "downwardAPI" in volume:
             for item in volume["downwardAPI"].get("items") or []:
-                value = field_value(pod, item["fieldRef"]["fieldPath"])
-                files[where / item["path"]] = (value.encode(), 0o444)
+                text = field_value(pod, item["fieldRef"]["fieldPath"])
+                files[where / item["path"]] = (text.encode(), 0o444)
         elif "projected" in volume:
             for source in volume["projected"].get("sources") or []:
                 account = source.get("serviceAccountToken")
@@ -230,8 +230,8 @@ def readiness(container: Obj) -> Probe | None:
 def target_port(spec: Obj, port: Obj) -> int:
     """The container port a Service port's ``targetPort`` means in pods of ``spec``."""
     target = port.get("targetPort", port["port"])
-    if isinstance(target, int) or str(target).isdigit():
-        return int(target)
+    if str(target).isdigit():
+        return int(str(target))
     for container in spec.get("containers") or []:
         for declared in container.get("ports") or []:
             if declared.get("name") == target:
