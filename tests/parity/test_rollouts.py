@@ -58,6 +58,16 @@ def follow(backend: ApiBackend, name: str, load: Load) -> Any:
         load.stop()
 
 
+def serving(backend: ApiBackend, path: str, version: str) -> None:
+    """Wait until ``path`` answers ``version``: ``fn deploy`` returns once the revision is
+    ready, and the gateway routes to it once it has seen the traffic move."""
+    backend.wait_for(
+        f"{path} to answer {version}",
+        lambda: backend.invoke(path).body.decode().strip() == version,
+        timeout=10,
+    )
+
+
 def answers(backend: ApiBackend, path: str, count: int) -> set[str]:
     seen = set()
     for _ in range(count):
@@ -70,6 +80,7 @@ def answers(backend: ApiBackend, path: str, count: int) -> set[str]:
 @pytest.mark.lacking_on_kubernetes(reason=NEVER_LEAVES_FIRST_STEP)
 def test_a_healthy_canary_is_promoted(backend: ApiBackend, functions: Functions) -> None:
     functions.deploy("steady", code("v1"), CANARY)
+    serving(backend, "/fn/steady/", "v1")
     load = Load(backend.gateway + "/fn/steady/", threads=3).start()
     functions.deploy("steady", code("v2"), CANARY)
     done = follow(backend, "steady", load)
@@ -86,6 +97,7 @@ def test_a_canary_failing_five_percent_is_rolled_back(
     backend: ApiBackend, functions: Functions
 ) -> None:
     functions.deploy("flaky", code("v1"), CANARY)
+    serving(backend, "/fn/flaky/", "v1")
     load = Load(backend.gateway + "/fn/flaky/", threads=3).start()
     functions.deploy("flaky", code("v2", fail_every=20), CANARY)
     done = follow(backend, "flaky", load)
@@ -102,7 +114,7 @@ def test_a_tagged_revision_is_reached_at_zero_percent(
 ) -> None:
     functions.deploy("tagged", code("v1"))
     functions.deploy("tagged", code("v2"))
-    backend.wait_for("v2 to take the traffic", lambda: answers(backend, "/fn/tagged/", 3) == {"v2"})
+    serving(backend, "/fn/tagged/", "v2")
     done = backend.fn("traffic", "tagged", "--tag", "old=tagged-00001", check=True)
     assert "/fn/tagged@old/" in done.stdout, done.stdout
     assert weights(backend, "tagged") == {"tagged-00002": 100}

@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import uvloop
 from support.pods import Pod, PodSpecError, Process, container_process, pod_files, target_port
 from support.pods import volume_folders as folders_of
 from support.serviceproxy import Forwarder, hosts_text, write_atomically
@@ -117,7 +118,7 @@ class ProcessKubelet:
         self._written: dict[tuple[str, Key], Any] = {}
         self._services: dict[Key, str] = {}
         self._forwarders: dict[tuple[Key, int], Forwarder] = {}
-        self._loop = asyncio.new_event_loop()
+        self._loop = uvloop.new_event_loop()  # the Services' bytes all pass through here
         self._thread = threading.Thread(target=self._run, name="kubelet", daemon=True)
         self._started = threading.Event()
         self._stop: asyncio.Event | None = None
@@ -264,15 +265,24 @@ class ProcessKubelet:
         for pod in list(self.pods.values()):
             if pod.deployment not in deployments and not pod.stopping:
                 self._stop_soon(pod)
-        for key, deployment in deployments.items():
-            await self._reconcile_deployment(key, deployment)
+        statuses = {
+            key: await self._reconcile_deployment(key, deployment)
+            for key, deployment in deployments.items()
+        }
         services = {
             (s["metadata"].get("namespace", "default"), s["metadata"]["name"]): s
             for s in await self._items("/api/v1/services")
         }
+        # Services first: a ready pod is behind its Service before anyone reads it is ready
         await self._reconcile_services(services)
+        for (namespace, name), status in statuses.items():
+            current = deployments[(namespace, name)].get("status") or {}
+            if {k: current.get(k) for k in status} != status:
+                path = f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}/status"
+                await self._call("PATCH", path, {"status": status}, merge=True)
 
-    async def _reconcile_deployment(self, key: Key, deployment: Obj) -> None:
+    async def _reconcile_deployment(self, key: Key, deployment: Obj) -> dict[str, int]:
+        """Start and stop ``deployment``'s pods; the status to report for it."""
         spec = deployment.get("spec") or {}
         wanted = int(spec.get("replicas", 1) if spec.get("replicas") is not None else 1)
         template = spec.get("template") or {}
@@ -302,18 +312,13 @@ class ProcessKubelet:
             old = []
         alive = current + old
         ready = sum(p.ready for p in alive)
-        status = {
+        return {
             "observedGeneration": deployment["metadata"].get("generation", 1),
             "replicas": len(alive),
             "readyReplicas": ready,
             "availableReplicas": ready,
             "updatedReplicas": len(current),
         }
-        found = {k: (deployment.get("status") or {}).get(k) for k in status}
-        if found != status:
-            namespace, name = key
-            path = f"/apis/apps/v1/namespaces/{namespace}/deployments/{name}/status"
-            await self._call("PATCH", path, {"status": status}, merge=True)
 
     async def _start_pod(self, key: Key, deployment: Obj, template_hash: str) -> RunningPod:
         namespace, name = key
