@@ -80,15 +80,27 @@ class Splice(asyncio.Protocol):
         if self.transport.is_closing():
             self.upstream.abort()
             return
+        upstream = self.upstream.transport
+        assert upstream is not None
+        for data in self.early:  # what came before the pod answered
+            upstream.write(data)
+        self.early.clear()
+        if self.eof and upstream.can_write_eof():
+            upstream.write_eof()
         self.transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
-        if self.upstream is not None and self.upstream.transport is not None:
-            self.upstream.transport.write(data)
+        upstream = self.upstream.transport if self.upstream is not None else None
+        if upstream is None:
+            self.early.append(data)  # reading is paused, but a first chunk may be on its way
+        else:
+            upstream.write(data)
 
     def eof_received(self) -> bool:
         upstream = self.upstream.transport if self.upstream is not None else None
-        if upstream is not None and upstream.can_write_eof():
+        if upstream is None:
+            self.eof = True
+        elif upstream.can_write_eof():
             upstream.write_eof()
         return True  # keep our side open for the answer
 
