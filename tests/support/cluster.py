@@ -25,8 +25,9 @@ import subprocess
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+import attrs
 import kmock
 import yaml
 from kmockapi import ApiThread, KubeApi
@@ -80,8 +81,50 @@ def kubeconfig(path: Path, server: str, token: str) -> Path:
     return path
 
 
-def in_memory_api(tokens: ServiceAccountTokens) -> KubeApi:
-    api = KubeApi()
+class RecentRequests(list):  # type: ignore[type-arg]
+    """kmock's request history, keeping only the newest ``keep`` requests.
+
+    kmock checks every request against each reaction by walking the whole history, so a
+    session of thousands of requests slows every later one (quadratically: 60 ms a
+    request after a few hundred). A session needs no history, so it keeps a few; the
+    length stays the count of all requests, which kmock numbers requests by.
+    """
+
+    def __init__(self, keep: int) -> None:
+        super().__init__()
+        self.keep = keep
+        self.count = 0
+
+    def append(self, item: object) -> None:
+        self.count += 1
+        super().append(item)
+        if super().__len__() > self.keep:
+            del self[: super().__len__() - self.keep]
+
+    def __len__(self) -> int:
+        return self.count
+
+
+@attrs.define(kw_only=True)
+class SessionApi(KubeApi):
+    """The in-memory API for a whole session: a short request history, and the watches
+    each client (by its bearer token) has opened, for telling when one follows a kind."""
+
+    watched: set[tuple[str, str]] = attrs.field(factory=set, init=False)
+
+    def __attrs_post_init__(self) -> None:
+        super().__attrs_post_init__()
+        self._requests = RecentRequests(keep=32)
+
+    async def _serve_watch(self, request: kmock.Request) -> Any:
+        token = str(request.headers.get("Authorization", "")).removeprefix("Bearer ")
+        self.watched.add((token, request.url.path.rsplit("/", 1)[-1]))
+        async for event in super()._serve_watch(request):
+            yield event
+
+
+def in_memory_api(tokens: ServiceAccountTokens) -> SessionApi:
+    api = SessionApi()
     for plural, kind in EXTRA_RESOURCES.items():
         api.resources[plural] = kmock.ResourceInfo(
             kind=kind,
@@ -235,9 +278,7 @@ class KubernetesPlatform:
         process, _ = self.running["operator"]
         if process.poll() is not None:
             raise AssertionError(f"the operator exited {process.returncode}:\n{self.logs()}")
-        paths = {
-            request.url.path.rsplit("/", 1)[-1]
-            for request in self.cluster.api[kmock.action.WATCH]
-            if request.headers.get("Authorization") == f"Bearer {OPERATOR_TOKEN}"
-        }
+        api = self.cluster.api
+        assert isinstance(api, SessionApi)
+        paths = {path for token, path in set(api.watched) if token == OPERATOR_TOKEN}
         return {"functions", "revisions", "deployments"} <= paths

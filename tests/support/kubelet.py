@@ -431,21 +431,29 @@ class ProcessKubelet:
     async def _watch_pod(self, running: RunningPod, probes: Mapping[str, Any]) -> None:
         assert self._session is not None
         probe_timeout = aiohttp.ClientTimeout(total=1)
+        failures = dict.fromkeys(probes, 0)  # in a row, per probed container
         while True:
             for name, process in running.processes.items():
                 if process.returncode is not None:
                     running.failed = f"container {name} exited {process.returncode}"
                     return
-            ready = True
-            for probe in probes.values():
+            for name, probe in probes.items():
                 if probe is None:
                     continue
                 url = f"http://{running.pod.address}:{probe.port}{probe.path}"
                 try:
                     async with self._session.get(url, timeout=probe_timeout) as response:
-                        ready = ready and response.status == 200
+                        passed = response.status == 200
                 except (aiohttp.ClientError, OSError, TimeoutError):
-                    ready = False
+                    passed = False
+                failures[name] = 0 if passed else failures[name] + 1
+            # ready once every probe passes; not ready after failure_threshold in a row
+            ready = all(
+                failures[name] == 0
+                if not running.ready
+                else failures[name] < (probe.failure_threshold if probe else 1)
+                for name, probe in probes.items()
+            )
             if ready != running.ready:
                 running.ready = ready
                 self._poke()

@@ -53,6 +53,7 @@ class Probe:
 
     port: int
     path: str
+    failure_threshold: int = 3  # failures in a row before a ready pod is not ready
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +225,8 @@ def readiness(container: Obj) -> Probe | None:
         if port not in named:
             raise PodSpecError(f"readiness probe port {port!r} is not a port of the container")
         port = named[port]
-    return Probe(int(port), str(probe.get("path") or "/"))
+    threshold = int((container.get("readinessProbe") or {}).get("failureThreshold", 3))
+    return Probe(int(port), str(probe.get("path") or "/"), max(threshold, 1))
 
 
 def target_port(spec: Obj, port: Obj) -> int:
