@@ -23,6 +23,7 @@ from fnmesh.platform.cluster.certificates import ComponentIdentity
 from fnmesh.platform.cluster.demand import RemoteDemand
 from fnmesh.platform.cluster.endpoints import RouteSource
 from fnmesh.platform.cluster.gateway import synced
+from fnmesh.platform.cluster.service_hosts import ServiceHosts
 from fnmesh.platform.cluster.settings import ACTIVATOR_PORT, ClusterSettings
 from fnmesh.platform.cluster.stores import ClusterStore
 from fnmesh.platform.gateway.table import RouteTable
@@ -49,7 +50,7 @@ async def serve(settings: ClusterSettings, stop: asyncio.Event) -> int:
         namespaces=settings.watch_namespaces,
     )
     me = ComponentIdentity("activator", settings)
-    routes = RouteTable(RouteSource(store))
+    routes = RouteTable(RouteSource(store, ServiceHosts(settings.service_hosts)))
     try:
         if not await me.obtain(stop):
             return 0

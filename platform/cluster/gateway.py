@@ -23,6 +23,7 @@ from fnmesh.platform.cluster.admission import RemoteAdmission
 from fnmesh.platform.cluster.burst import BurstFeed
 from fnmesh.platform.cluster.certificates import ComponentIdentity
 from fnmesh.platform.cluster.endpoints import RouteSource
+from fnmesh.platform.cluster.service_hosts import ServiceHosts
 from fnmesh.platform.cluster.settings import GATEWAY_PORT, ClusterSettings
 from fnmesh.platform.cluster.stores import ClusterStore
 from fnmesh.platform.gateway import Gateway
@@ -72,7 +73,7 @@ async def serve(shell: Shell, settings: ClusterSettings) -> None:
     if not await certified(me, shell.stopping):
         return
     tls = me.client.client_context()
-    routes = RouteTable(RouteSource(store))
+    routes = RouteTable(RouteSource(store, ServiceHosts(settings.service_hosts)))
     activator = component_identity("activator", settings.trust_domain)
     burst = BurstFeed(settings.addresses.activator_url, tls=tls, server_identity=activator)
     admission = RemoteAdmission(

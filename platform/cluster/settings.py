@@ -25,6 +25,8 @@ FNMESH_AUTOSCALER_URL                 the autoscaler's control listener (https:/
 FNMESH_TELEMETRY_URL                  the telemetry hub: reports in, reads out      fnmesh-telem...
 FNMESH_LISTEN_HOST / _PORT            where this component listens                  0.0.0.0 / own
 FNMESH_REQUEST_TIMEOUT                seconds one Kubernetes API call may take      10
+FNMESH_SERVICE_HOSTS                  hosts file naming Services' addresses, for a  "" (DNS)
+                                      machine without the cluster's DNS
 ====================================  ============================================  ===============
 
 The API reads more (``ApiSettings``): ``FNMESH_IDENTITY_PORT``, ``FNMESH_ARTIFACT_PORT``,
@@ -83,6 +85,7 @@ class ClusterSettings:
     listen_host: str = "0.0.0.0"
     listen_port: int = API_PORT
     request_timeout: float = 10.0
+    service_hosts: Path | None = None  # see service_hosts.py; None: the cluster's DNS
 
     @classmethod
     def from_env(
@@ -191,6 +194,10 @@ class Reader:
             self.problem(name, f"must be an absolute path, not {value!r}")
         return Path(value)
 
+    def optional_path(self, name: str) -> Path | None:
+        """An absolute path, or None when the variable is unset or empty."""
+        return self.path(name, "") if self.text(name, "") else None
+
     def port(self, name: str, default: int) -> int:
         raw = self.text(name, str(default))
         if raw.isdigit() and 0 <= int(raw) <= 65535:
@@ -282,6 +289,7 @@ class Reader:
             listen_host=self.text("LISTEN_HOST", "0.0.0.0"),
             listen_port=self.port("LISTEN_PORT", port),
             request_timeout=self.seconds("REQUEST_TIMEOUT", 10.0),
+            service_hosts=self.optional_path("SERVICE_HOSTS"),
         )
 
 
