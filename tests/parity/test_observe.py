@@ -13,10 +13,6 @@ pytestmark = pytest.mark.e2e
 HELLO = 'def handle(req):\n    return "hello"\n'
 
 
-@pytest.mark.lacking_on_kubernetes(
-    reason="fn stat fails ('this platform does not collect mesh telemetry'): the API has "
-    "no telemetry on a cluster, the proxies' reports stay inside the autoscaler process"
-)
 def test_stat_counts_the_requests_sent(backend: ApiBackend, functions: Functions) -> None:
     functions.deploy("counted", HELLO)
     backend.wait_for("counted to answer", lambda: backend.invoke("/fn/counted/").status == 200)
@@ -38,10 +34,6 @@ def test_stat_counts_the_requests_sent(backend: ApiBackend, functions: Functions
     assert 0 < found["p50Ms"] <= found["p95Ms"] <= found["p99Ms"]
 
 
-@pytest.mark.lacking_on_kubernetes(
-    reason="fn tap fails ('this platform does not collect mesh telemetry'): the API has "
-    "no telemetry on a cluster, the proxies' tap events stay inside the autoscaler process"
-)
 def test_tap_shows_each_request(backend: ApiBackend, functions: Functions) -> None:
     functions.deploy("tapped", HELLO)
     backend.wait_for("tapped to answer", lambda: backend.invoke("/fn/tapped/").status == 200)

@@ -29,8 +29,10 @@ def handle(req):
 """
 ROLLOUT_TIMEOUT = 20  # seconds: a healthy canary here is promoted in about 5
 NEVER_LEAVES_FIRST_STEP = (
-    "canary rollouts never leave their first step: the operator's plan gets no metrics "
-    "(telemetry stays inside the autoscaler process)"
+    "canary rollouts never leave their first step: the operator reads golden metrics with "
+    "controller/remote_metrics.py, which speaks neither the telemetry hub's read API "
+    "(/v1/golden/<ns>/<revision>) nor mTLS; it needs the operator's own component identity "
+    "and telemetry.HttpMetrics"
 )
 
 

@@ -52,10 +52,6 @@ def test_a_request_at_zero_is_answered(backend: ApiBackend, functions: Functions
     assert backend.ready_replicas("sleepy-00001") >= 1
 
 
-@pytest.mark.lacking_on_kubernetes(
-    reason="old revisions are never deleted: the operator runs plan without the "
-    "controller's revision collection (keep_revisions)"
-)
 def test_old_revisions_beyond_the_kept_ones_are_deleted(
     backend: ApiBackend, functions: Functions
 ) -> None:

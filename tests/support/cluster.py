@@ -30,7 +30,7 @@ from typing import IO, Any
 import attrs
 import kmock
 import yaml
-from kmockapi import ApiThread, KubeApi
+from kmockapi import ApiThread, KubeApi, token_for
 from support.e2e import http, wait_for
 from support.kubelet import ProcessKubelet
 from support.tokenreviews import REVIEWS, ServiceAccountTokens
@@ -48,6 +48,7 @@ COMPONENTS: dict[str, tuple[str, tuple[str, ...]]] = {
     "autoscaler": ("fnmesh.platform.cluster.autoscaler", ("autoscaler",)),
     "activator": ("fnmesh.platform.cluster.activator", ("activator",)),
     "gateway": ("fnmesh.platform.cluster.gateway", ("gateway",)),
+    "telemetry": ("fnmesh.platform.cluster.telemetry", ("telemetry",)),
     "operator": ("fnmesh.platform.runtime.kubernetes.operator", ()),
 }
 # resources the in-memory API serves besides kmockapi's: what the kubelet writes
@@ -150,7 +151,15 @@ class KubernetesPlatform:
         )
         self.ports = {
             name: free_port()
-            for name in ("api", "identity", "artifact", "gateway", "activator", "autoscaler")
+            for name in (
+                "api",
+                "identity",
+                "artifact",
+                "gateway",
+                "activator",
+                "autoscaler",
+                "telemetry",
+            )
         }
         self.kubelet: ProcessKubelet | None = None
         self.running: dict[str, tuple[subprocess.Popen[bytes], IO[bytes]]] = {}
@@ -233,6 +242,7 @@ class KubernetesPlatform:
             "FNMESH_ARTIFACT_URL": f"https://{local}:{self.ports['artifact']}",
             "FNMESH_ACTIVATOR_URL": f"https://{local}:{self.ports['activator']}",
             "FNMESH_AUTOSCALER_URL": f"https://{local}:{self.ports['autoscaler']}",
+            "FNMESH_TELEMETRY_URL": f"https://{local}:{self.ports['telemetry']}",
             "FNMESH_SERVICE_HOSTS": str(self.kubelet.hosts_file),
             "FNMESH_CA_DIR": str(ca),
             "FNMESH_DATA_DIR": str(self.root / "data"),
@@ -246,9 +256,10 @@ class KubernetesPlatform:
         env = {**common}
         if ports:
             env["FNMESH_LISTEN_PORT"] = str(self.ports[ports[0]])
-        config = token if component != "operator" else OPERATOR_TOKEN
+        # each component talks to the cluster as its own service account, held to the
+        # chart's RBAC by the test cluster
         env["KUBECONFIG"] = str(
-            kubeconfig(self.root / f"{component}.kubeconfig", self.cluster.url, config)
+            self.cluster.kubeconfig(self.root / f"{component}.kubeconfig", component)
         )
         if component == "api":
             env["FNMESH_IDENTITY_PORT"] = str(self.ports["identity"])
@@ -280,5 +291,5 @@ class KubernetesPlatform:
             raise AssertionError(f"the operator exited {process.returncode}:\n{self.logs()}")
         api = self.cluster.api
         assert isinstance(api, SessionApi)
-        paths = {path for token, path in set(api.watched) if token == OPERATOR_TOKEN}
+        paths = {path for token, path in set(api.watched) if token == token_for("operator")}
         return {"functions", "revisions", "deployments"} <= paths

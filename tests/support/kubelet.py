@@ -45,6 +45,7 @@ from typing import Any
 
 import aiohttp
 import uvloop
+from kmockapi import AS_ADMIN
 from support.pods import Pod, PodSpecError, Process, container_process, pod_files, target_port
 from support.pods import volume_folders as folders_of
 from support.serviceproxy import Forwarder, hosts_text, write_atomically
@@ -163,7 +164,8 @@ class ProcessKubelet:
         self._stop = asyncio.Event()
         self._changed = asyncio.Event()
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=5)
-        async with aiohttp.ClientSession(timeout=timeout) as self._session:
+        # a node's kubelet may read and write every pod-ish thing: the test cluster's admin
+        async with aiohttp.ClientSession(timeout=timeout, headers=AS_ADMIN) as self._session:
             watches = [
                 asyncio.create_task(self._watch("/apis/apps/v1/deployments")),
                 asyncio.create_task(self._watch("/api/v1/services")),
