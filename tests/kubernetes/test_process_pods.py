@@ -25,7 +25,12 @@ from support.pods import (
 
 from fnmesh.platform.model import Artifact, ObjectMeta, Revision, RevisionSpec
 from fnmesh.platform.runtime.kubernetes import ClusterConfig
-from fnmesh.platform.runtime.kubernetes.builders import make_deployment, make_service
+from fnmesh.platform.runtime.kubernetes.builders import (
+    ADMIN_PORT,
+    INBOUND_PORT,
+    make_deployment,
+    make_service,
+)
 
 DIGEST = "sha256:" + "ab" * 32
 UID = "7f1c9a52-0000-4000-8000-000000000002"
@@ -99,7 +104,7 @@ def test_the_proxy_listens_on_the_pods_address_and_dials_its_runtime_there() -> 
     assert env["FNMESH_PROXY_BOOTSTRAP_TOKEN_FILE"] == "/pods/p1/volumes/identity-token/token"
     assert env["FNMESH_PROXY_POLICY_FILE"] == "/pods/p1/volumes/policy/policy.json"
     assert env["FNMESH_PROXY_REPLICA"] == "hello-00001-abc"  # fieldRef metadata.name
-    assert proxy.ready_probe == Probe(4191, "/ready")
+    assert proxy.ready_probe == Probe(ADMIN_PORT, "/ready")
 
 
 def test_the_pods_files_are_the_policy_and_a_token_for_the_identity_audience() -> None:
@@ -171,7 +176,7 @@ def test_a_services_target_port_by_number_or_name() -> None:
             spec=RevisionSpec(function="hello", handler="m:h", artifact=Artifact(digest=DIGEST)),
         )
     )["spec"]["ports"]
-    assert target_port(spec, port) == 4143
-    assert target_port(spec, {"port": 80, "targetPort": "admin"}) == 4191
+    assert target_port(spec, port) == INBOUND_PORT
+    assert target_port(spec, {"port": 80, "targetPort": "admin"}) == ADMIN_PORT
     with pytest.raises(PodSpecError, match="targetPort 'nope'"):
         target_port(spec, {"port": 80, "targetPort": "nope"})
