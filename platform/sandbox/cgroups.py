@@ -223,6 +223,21 @@ class Cgroups:
             raise CgroupError(f"cannot create group {name} under {self.root}: {error}") from None
         return group
 
+    def set_limits(self, group: Group, limits: Limits) -> None:
+        """Give an existing group (one a process joined ahead of need) ``limits``: a few
+        writes, where moving a process into a group waits for the kernel's grace period
+        (about 6 ms here, on a cold start's path otherwise)."""
+        missing = [c for c in limits.controllers() if c not in self.controllers]
+        if missing:
+            raise CgroupError(f"cannot limit {', '.join(missing)}: no writable cgroup for it")
+        if self.version == 2:
+            self._enable_v2(limits)
+        try:
+            for write in self._writes(group, limits):
+                _write(group.paths[write.controller] / write.file, write.value)
+        except OSError as error:
+            raise CgroupError(f"cannot limit group {group.name}: {error}") from None
+
     def _writes(self, group: Group, limits: Limits) -> list[Write]:
         if self.version == 2:
             present = [f for f in _V2_OPTIONAL if (group.paths[V2] / f).exists()]

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Callable
 
 from fnmesh.platform.runtime.local.process import Output, Process, base_env, spawn
 
@@ -30,8 +31,16 @@ PROXY_POOL = "fnmesh.platform.mesh.proxy.pool"
 class WarmPool:
     """Warm processes of one kind: ``module`` is the runtime's or the proxy's pool entry."""
 
-    def __init__(self, size: int, module: str = RUNTIME_POOL, *, refill_delay: float = 0.5) -> None:
+    def __init__(
+        self,
+        size: int,
+        module: str = RUNTIME_POOL,
+        *,
+        refill_delay: float = 0.5,
+        prepare: Callable[[int], None] | None = None,
+    ) -> None:
         self.size = size
+        self.prepare = prepare  # called with a new warm process's pid (e.g. its cgroup)
         self.module = module
         self.refill_delay = refill_delay
         self._warm: list[Process] = []
@@ -111,4 +120,9 @@ class WarmPool:
             await process.kill()
             log.warning("warm pool: a runtime did not start: %s", "\n".join(output.recent))
             return None
+        if self.prepare is not None:
+            try:
+                self.prepare(process.pid)
+            except Exception as error:  # the cold start makes the group instead
+                log.warning("warm pool: could not prepare a runtime: %s", error)
         return process

@@ -172,9 +172,10 @@ class Replica:
             warm = await self._spawn()
         if self.sandboxing is not None:
             try:
-                self.group = self.sandboxing.group_for(f"r-{self._token}", self.spec.resources)
-                if self.group is not None:
-                    self.group.add(warm.pid)  # what it forks from now on is in it too
+                # before it forks: what it starts from now on is in the group too
+                self.group = self.sandboxing.group_for(
+                    f"r-{self._token}", self.spec.resources, warm.pid
+                )
             except (CgroupError, OSError) as error:
                 await warm.kill()
                 raise ReplicaFailed(

@@ -12,7 +12,7 @@ from fnmesh.platform.model.resource_policy import ResourcePolicy
 from fnmesh.platform.model.resources import ResourcesSpec
 from fnmesh.platform.sandbox.cgroups import Cgroups, Group
 from fnmesh.platform.sandbox.layout import DEFAULT_SCRATCH_BYTES, Host, Layout, plan
-from fnmesh.platform.sandbox.limits import limits_for
+from fnmesh.platform.sandbox.limits import Limits, limits_for
 from fnmesh.platform.sandbox.uids import UidBook
 
 # the runtime's own code, bound read-only into every sandbox
@@ -27,12 +27,31 @@ class Sandboxing:
     cgroups: Cgroups | None = None  # None: no writable cgroups here (no limits)
     policy: ResourcePolicy = field(default_factory=ResourcePolicy)  # defaults to fill in
 
-    def group_for(self, name: str, resources: ResourcesSpec) -> Group | None:
-        """A new cgroup for one replica with its limits (the platform's defaults filling
-        in what the function did not ask for); None without cgroups."""
+    # warm process -> the group it joined when it started (see ``prepare``)
+    prepared: dict[int, Group] = field(default_factory=dict)
+
+    def prepare(self, pid: int) -> None:
+        """Put a warm process in a group of its own now, off the cold path: moving a
+        process between groups waits for a kernel grace period (about 6 ms here)."""
+        if self.cgroups is not None:
+            group = self.cgroups.create(f"w-{pid}", Limits())
+            group.add(pid)
+            self.prepared[pid] = group
+
+    def group_for(self, name: str, resources: ResourcesSpec, pid: int) -> Group | None:
+        """The cgroup of one replica's runtime ``pid`` with its limits (the platform's
+        defaults filling in what the function did not ask for); None without cgroups.
+        A warm process's own group is given the limits; another gets a new group."""
         if self.cgroups is None:
             return None
-        return self.cgroups.create(name, limits_for(self.policy.effective(resources)))
+        limits = limits_for(self.policy.effective(resources))
+        group = self.prepared.pop(pid, None)
+        if group is not None:
+            self.cgroups.set_limits(group, limits)
+            return group
+        group = self.cgroups.create(name, limits)
+        group.add(pid)
+        return group
 
     def layout_for(
         self,

@@ -317,7 +317,12 @@ class LocalRuntime:
         self.backoff = Backoff(config.restart_backoff_min, config.restart_backoff_max)
         self.sets: dict[tuple[str, str], RevisionSet] = {}
         delay = config.warm_pool_refill_delay
-        self.pool = WarmPool(config.warm_pool_size, RUNTIME_POOL, refill_delay=delay)
+        self.pool = WarmPool(
+            config.warm_pool_size,
+            RUNTIME_POOL,
+            refill_delay=delay,
+            prepare=sandboxing.prepare if sandboxing is not None and mesh is not None else None,
+        )
         self.proxy_pool = WarmPool(
             config.warm_pool_size if mesh else 0, PROXY_POOL, refill_delay=delay
         )
