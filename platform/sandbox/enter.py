@@ -95,6 +95,10 @@ def _build(layout: Layout) -> None:
     sc.make_private("/")
     root = layout.root
     sc.mount("tmpfs", root, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV, "size=4m,mode=755")
+    # the scratch first: binds below /tmp (a runtime installed there) go on top of it
+    os.makedirs(root + SCRATCH, exist_ok=True)
+    options = f"size={layout.scratch_bytes},mode=1777"
+    sc.mount("tmpfs", root + SCRATCH, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV, options)
     for bind in layout.binds:
         target = root + bind.target
         if Path(bind.source).is_dir():
@@ -111,9 +115,6 @@ def _build(layout: Layout) -> None:
     _devices(root)
     os.makedirs(root + "/proc", exist_ok=True)
     sc.mount("proc", root + "/proc", "proc", sc.MS_NOSUID | sc.MS_NODEV | sc.MS_NOEXEC)
-    os.makedirs(root + SCRATCH, exist_ok=True)
-    options = f"size={layout.scratch_bytes},mode=1777"
-    sc.mount("tmpfs", root + SCRATCH, "tmpfs", sc.MS_NOSUID | sc.MS_NODEV, options)
     _secrets(root, layout)
     os.makedirs(root + "/.old", exist_ok=True)
     sc.pivot_root(root, root + "/.old")
