@@ -85,30 +85,15 @@ class SqliteStore:
     ) -> tuple[list[Obj], int]:
         self._db.execute("BEGIN")
         try:
-            if namespace is None:
-                rows = self._db.execute(
-                    "SELECT body FROM objects WHERE kind=? ORDER BY namespace, name", (kind,)
-                ).fetchall()
-            else:
-                rows = self._db.execute(
-                    "SELECT body FROM objects WHERE kind=? AND namespace=? ORDER BY name",
-                    (kind, namespace),
-                ).fetchall()
-            version = self._version()
+            return select_objects(self._db, kind, namespace, labels)
         finally:
             self._db.execute("COMMIT")
-        items = [json.loads(row[0]) for row in rows]
-        if labels:
-            items = [o for o in items if _matches(o, labels)]
-        return items, version
 
     def version(self) -> int:
         return self._version()
 
     def _version(self) -> int:
-        row = self._db.execute("SELECT MAX(rv) FROM events").fetchone()
-        floor = self._db.execute("SELECT value FROM meta WHERE key='rv'").fetchone()
-        return max(int(row[0] or 0), int(floor[0]) if floor else 0)
+        return current_version(self._db)
 
     # -- writes ------------------------------------------------------------------------
 
@@ -280,6 +265,34 @@ class _Transaction:
             f"the store {self.store.path} could not write ({error}): nothing was written; "
             "free disk space (or fix the disk) and it is retried"
         )
+
+
+def select_objects(
+    db: sqlite3.Connection, kind: str, namespace: str | None, labels: dict[str, str] | None
+) -> tuple[list[Obj], int]:
+    """Objects of ``kind`` (in ``namespace``, with ``labels``) and the version they are
+    at; the caller holds a read transaction, so the two agree."""
+    if namespace is None:
+        rows = db.execute(
+            "SELECT body FROM objects WHERE kind=? ORDER BY namespace, name", (kind,)
+        ).fetchall()
+    else:
+        rows = db.execute(
+            "SELECT body FROM objects WHERE kind=? AND namespace=? ORDER BY name",
+            (kind, namespace),
+        ).fetchall()
+    version = current_version(db)
+    items = [json.loads(row[0]) for row in rows]
+    if labels:
+        items = [o for o in items if _matches(o, labels)]
+    return items, version
+
+
+def current_version(db: sqlite3.Connection) -> int:
+    """The newest resource version of the file (events may have been pruned below it)."""
+    row = db.execute("SELECT MAX(rv) FROM events").fetchone()
+    floor = db.execute("SELECT value FROM meta WHERE key='rv'").fetchone()
+    return max(int(row[0] or 0), int(floor[0]) if floor else 0)
 
 
 def _key(obj: Obj) -> tuple[str, str, str]:

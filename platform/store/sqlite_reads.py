@@ -23,7 +23,7 @@ from typing import Any
 
 from fnmesh.platform.store.errors import Expired
 from fnmesh.platform.store.events import Event
-from fnmesh.platform.store.sqlite import SqliteStore
+from fnmesh.platform.store.sqlite import SqliteStore, current_version, select_objects
 
 Obj = dict[str, Any]
 BATCH = 500
@@ -50,20 +50,7 @@ class SqliteReads:
     ) -> tuple[list[Obj], int]:
         """Objects of ``kind`` and the version to watch from (blocking: run in a thread)."""
         with self._lock, self._snapshot():
-            if namespace is None:
-                rows = self._db.execute(
-                    "SELECT body FROM objects WHERE kind=? ORDER BY namespace, name", (kind,)
-                ).fetchall()
-            else:
-                rows = self._db.execute(
-                    "SELECT body FROM objects WHERE kind=? AND namespace=? ORDER BY name",
-                    (kind, namespace),
-                ).fetchall()
-            version = self._version()
-        items = [json.loads(row[0]) for row in rows]
-        if labels:
-            items = [o for o in items if _matches(o, labels)]
-        return items, version
+            return select_objects(self._db, kind, namespace, labels)
 
     async def watch(self, kinds: frozenset[str], since: int) -> AsyncIterator[Event]:
         """Every change to ``kinds`` after ``since``, in order, forever (Expired when the
@@ -97,9 +84,7 @@ class SqliteReads:
         return (rows[-1][0] if rows else last), events
 
     def _version(self) -> int:
-        row = self._db.execute("SELECT MAX(rv) FROM events").fetchone()
-        floor = self._db.execute("SELECT value FROM meta WHERE key='rv'").fetchone()
-        return max(int(row[0] or 0), int(floor[0]) if floor else 0)
+        return current_version(self._db)
 
     def _snapshot(self) -> _ReadTransaction:
         return _ReadTransaction(self._db)
@@ -116,8 +101,3 @@ class _ReadTransaction:
 
     def __exit__(self, *_: object) -> None:
         self.db.execute("COMMIT")
-
-
-def _matches(obj: Obj, labels: dict[str, str]) -> bool:
-    have = obj.get("metadata", {}).get("labels") or {}
-    return all(have.get(k) == v for k, v in labels.items())

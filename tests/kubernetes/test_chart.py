@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import yaml
-from helmchart import CHART, MISSING, NAMESPACE, ROOT, have_helm, helm, render, template
+from helmchart import CHART, NAMESPACE, ROOT, helm, render, template
 
 from fnmesh.platform.cluster.identity import load_authority
 from fnmesh.platform.cluster.settings import ApiSettings, ClusterSettings
@@ -33,8 +33,6 @@ Validate = Callable[[dict[str, Any]], None]
 COMPONENTS = ("api", "gateway", "activator", "autoscaler", "operator")
 # Linkerd's proxy ports (outbound, inbound, admin): a pod of ours may share a pod with it
 LINKERD_PORTS = {4140, 4143, 4190, 4191}
-
-pytestmark = pytest.mark.skipif(not have_helm(), reason=MISSING)
 
 
 def values_args(*files: str) -> tuple[str, ...]:
